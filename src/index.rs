@@ -1,0 +1,559 @@
+//! The index of one path entry, and the borrowed views callers read it through.
+//!
+//! An [`Index`] keeps every string in one arena and refers to them by
+//! offset. Decoding a cached index therefore costs a handful of allocations
+//! however many distributions it holds, which is what keeps a warm consult
+//! close to the cost of reading the file.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A byte range of the string arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// A range of a record table: `start..end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Rows {
+    start: u32,
+    end: u32,
+}
+
+impl Rows {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// How a distribution's metadata is laid out on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// A `*.dist-info` directory (wheels, modern installers).
+    DistInfo,
+    /// A `*.dist-info` that is a file; importlib reads the file itself as
+    /// metadata. Not produced by any installer, but importlib accepts it.
+    DistInfoFile,
+    /// A `*.egg-info` directory (setuptools develop installs, old sdists).
+    EggInfoDir,
+    /// A single-file `*.egg-info` whose text is the metadata (distutils).
+    EggInfoFile,
+    /// The `EGG-INFO` directory of a path entry named `*.egg`.
+    Egg,
+}
+
+impl Kind {
+    /// A short stable name, as printed by the CLI and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::DistInfo => "dist-info",
+            Kind::DistInfoFile => "dist-info-file",
+            Kind::EggInfoDir => "egg-info",
+            Kind::EggInfoFile => "egg-info-file",
+            Kind::Egg => "egg",
+        }
+    }
+
+    /// Whether the metadata is a directory that may hold `entry_points.txt`.
+    pub fn is_directory(self) -> bool {
+        matches!(self, Kind::DistInfo | Kind::EggInfoDir | Kind::Egg)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DistRecord {
+    kind: Kind,
+    /// The metadata directory or file, relative to the path entry.
+    child: Span,
+    name: Option<Span>,
+    version: Option<Span>,
+    /// PEP 503 form of `name`.
+    normalized_name: Option<Span>,
+    /// importlib's `_normalized_name`, the key `entry_points()` de-duplicates
+    /// on. Stored rather than derived so that the warm path allocates nothing
+    /// per distribution.
+    unique_key: Option<Span>,
+    /// The key `distribution(name)` finds this distribution under.
+    lookup_key: Span,
+    entry_points: Rows,
+    diagnostics: Rows,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EntryPointRecord {
+    group: Span,
+    name: Span,
+    value: Span,
+}
+
+/// The serialized part of an [`Index`]: everything except the path entry,
+/// which the cache file stores in its header.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IndexData {
+    strings: String,
+    dists: Vec<DistRecord>,
+    entry_points: Vec<EntryPointRecord>,
+    diagnostics: Vec<Span>,
+    /// Diagnostics about the path entry itself rather than one distribution.
+    entry_diagnostics: Rows,
+}
+
+/// Everything importlib.metadata would find in one `sys.path` entry.
+///
+/// Distributions are kept in the order importlib.metadata's
+/// `distributions()` yields them for this entry. Build one with
+/// [`scan`](crate::scan()) or get one from the cache with
+/// [`Cache::consult`](crate::Cache::consult).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Index {
+    path_entry: PathBuf,
+    data: IndexData,
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index")
+            .field("path_entry", &self.path_entry)
+            .field("distributions", &self.data.dists.len())
+            .field("entry_points", &self.data.entry_points.len())
+            .finish()
+    }
+}
+
+impl Index {
+    pub(crate) fn from_parts(path_entry: PathBuf, data: IndexData) -> Self {
+        Index { path_entry, data }
+    }
+
+    pub(crate) fn data(&self) -> &IndexData {
+        &self.data
+    }
+
+    /// The path entry this index describes, as it was given.
+    pub fn path_entry(&self) -> &Path {
+        &self.path_entry
+    }
+
+    /// The distributions, in importlib.metadata's discovery order.
+    pub fn distributions(&self) -> impl ExactSizeIterator<Item = Distribution<'_>> + Clone {
+        self.data.dists.iter().map(move |record| Distribution {
+            index: self,
+            record,
+        })
+    }
+
+    /// How many distributions the path entry holds.
+    pub fn len(&self) -> usize {
+        self.data.dists.len()
+    }
+
+    /// Whether the path entry holds no distribution.
+    pub fn is_empty(&self) -> bool {
+        self.data.dists.is_empty()
+    }
+
+    /// How many entry points all distributions declare together.
+    pub fn entry_point_count(&self) -> usize {
+        self.data.entry_points.len()
+    }
+
+    /// Problems with the path entry itself (for example an unreadable
+    /// directory), as opposed to one distribution.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &str> {
+        self.data.diagnostic_messages(self.data.entry_diagnostics)
+    }
+
+    /// Every diagnostic in the index: the path entry's own, then each
+    /// distribution's.
+    pub fn diagnostic_count(&self) -> usize {
+        self.data.diagnostics.len()
+    }
+}
+
+impl IndexData {
+    fn str(&self, span: Span) -> &str {
+        // Spans are checked by `validate` when decoded and correct by
+        // construction when built, so slicing cannot panic.
+        &self.strings[span.start as usize..(span.start + span.len) as usize]
+    }
+
+    fn diagnostic_messages(&self, rows: Rows) -> impl Iterator<Item = &str> {
+        self.diagnostics[rows.range()]
+            .iter()
+            .map(move |&span| self.str(span))
+    }
+
+    /// Checks every offset against the arena and the tables, so that a
+    /// decoded index that passed the integrity check still cannot make an
+    /// accessor panic.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let span_ok = |span: Span| {
+            let start = span.start as usize;
+            let end = start + span.len as usize;
+            self.strings.get(start..end).is_some()
+        };
+        let rows_ok = |rows: Rows, len: usize| rows.start <= rows.end && rows.end as usize <= len;
+        for (i, dist) in self.dists.iter().enumerate() {
+            let spans = [dist.child, dist.lookup_key]
+                .into_iter()
+                .chain(dist.name)
+                .chain(dist.version)
+                .chain(dist.normalized_name)
+                .chain(dist.unique_key);
+            if !spans.into_iter().all(span_ok) {
+                return Err(format!("distribution {i} has a string out of range"));
+            }
+            if !rows_ok(dist.entry_points, self.entry_points.len())
+                || !rows_ok(dist.diagnostics, self.diagnostics.len())
+            {
+                return Err(format!("distribution {i} has rows out of range"));
+            }
+        }
+        let ep_ok =
+            |ep: &EntryPointRecord| span_ok(ep.group) && span_ok(ep.name) && span_ok(ep.value);
+        if !self.entry_points.iter().all(ep_ok) {
+            return Err("an entry point has a string out of range".into());
+        }
+        if !self.diagnostics.iter().copied().all(span_ok)
+            || !rows_ok(self.entry_diagnostics, self.diagnostics.len())
+        {
+            return Err("a diagnostic is out of range".into());
+        }
+        Ok(())
+    }
+}
+
+/// One distribution of an [`Index`].
+#[derive(Clone, Copy)]
+pub struct Distribution<'a> {
+    index: &'a Index,
+    record: &'a DistRecord,
+}
+
+impl fmt::Debug for Distribution<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Distribution")
+            .field("name", &self.name())
+            .field("version", &self.version())
+            .field("kind", &self.kind())
+            .field("metadata_path", &self.metadata_path())
+            .finish()
+    }
+}
+
+impl<'a> Distribution<'a> {
+    fn data(&self) -> &'a IndexData {
+        &self.index.data
+    }
+
+    /// The metadata `Name`, or `None` when the metadata has no `Name`
+    /// header (or could not be read at all).
+    pub fn name(&self) -> Option<&'a str> {
+        self.record.name.map(|s| self.data().str(s))
+    }
+
+    /// The metadata `Version`, or `None` when absent.
+    pub fn version(&self) -> Option<&'a str> {
+        self.record.version.map(|s| self.data().str(s))
+    }
+
+    /// The PEP 503 normalized form of [`name`](Self::name): lower case,
+    /// with `-` as the only separator.
+    pub fn normalized_name(&self) -> Option<&'a str> {
+        self.record.normalized_name.map(|s| self.data().str(s))
+    }
+
+    /// The key `entry_points()` de-duplicates on: taken from the metadata
+    /// directory's name when its extension is exactly `.dist-info` or
+    /// `.egg-info`, from the metadata `Name` otherwise (PEP 503 form).
+    pub fn unique_key(&self) -> Option<&'a str> {
+        self.record.unique_key.map(|s| self.data().str(s))
+    }
+
+    pub(crate) fn lookup_key(&self) -> &'a str {
+        self.data().str(self.record.lookup_key)
+    }
+
+    /// How the metadata is laid out.
+    pub fn kind(&self) -> Kind {
+        self.record.kind
+    }
+
+    /// The path entry this distribution was found in.
+    pub fn path_entry(&self) -> &'a Path {
+        &self.index.path_entry
+    }
+
+    /// The name of the metadata directory or file inside the path entry.
+    pub fn metadata_name(&self) -> &'a str {
+        self.data().str(self.record.child)
+    }
+
+    /// The metadata directory or file. For a zip path entry this is the
+    /// zip's path joined with the member name, as importlib prints it.
+    pub fn metadata_path(&self) -> PathBuf {
+        self.index.path_entry.join(self.metadata_name())
+    }
+
+    /// The entry points in `entry_points.txt` order, duplicates included.
+    pub fn entry_points(&self) -> impl ExactSizeIterator<Item = EntryPoint<'a>> + Clone + 'a {
+        let dist = *self;
+        let data = self.data();
+        data.entry_points[self.record.entry_points.range()]
+            .iter()
+            .map(move |ep| EntryPoint {
+                group: data.str(ep.group),
+                name: data.str(ep.name),
+                value: data.str(ep.value),
+                dist,
+            })
+    }
+
+    /// What could not be read or parsed for this distribution.
+    pub fn diagnostics(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
+        let data = self.data();
+        data.diagnostics[self.record.diagnostics.range()]
+            .iter()
+            .map(move |&span| data.str(span))
+    }
+
+    /// Whether importlib would consider the metadata present. Lookups by
+    /// name prefer such distributions over empty ones.
+    pub fn has_metadata(&self) -> bool {
+        self.record.name.is_some() || self.record.version.is_some()
+    }
+}
+
+/// One entry point: `name = value` in the section `[group]`.
+#[derive(Clone, Copy)]
+pub struct EntryPoint<'a> {
+    /// The section name, exactly as written between the brackets.
+    pub group: &'a str,
+    /// The text before the first `=`, stripped.
+    pub name: &'a str,
+    /// The text after the first `=`, stripped, kept raw
+    /// (`module:attr [extras]`).
+    pub value: &'a str,
+    /// The distribution that declares it.
+    pub dist: Distribution<'a>,
+}
+
+impl fmt::Debug for EntryPoint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntryPoint")
+            .field("group", &self.group)
+            .field("name", &self.name)
+            .field("value", &self.value)
+            .field("dist", &self.dist.name())
+            .finish()
+    }
+}
+
+/// What the scanner learned about one distribution, handed to
+/// [`IndexBuilder::push`].
+#[derive(Debug, Default)]
+pub(crate) struct DistFacts {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub entry_points: Vec<(String, String, String)>,
+    pub diagnostics: Vec<String>,
+}
+
+/// Appends distributions to a new [`Index`], interning repeated strings
+/// such as group names so that the arena stays small.
+#[derive(Default)]
+pub(crate) struct IndexBuilder {
+    data: IndexData,
+    interned: HashMap<String, Span>,
+}
+
+impl IndexBuilder {
+    fn push_str(&mut self, s: &str) -> Span {
+        let start = u32::try_from(self.data.strings.len()).expect("index arena exceeds 4 GiB");
+        self.data.strings.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    fn intern(&mut self, s: &str) -> Span {
+        if let Some(&span) = self.interned.get(s) {
+            return span;
+        }
+        let span = self.push_str(s);
+        self.interned.insert(s.to_owned(), span);
+        span
+    }
+
+    fn rows_from(start: usize, end: usize) -> Rows {
+        Rows {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// Records a diagnostic about the path entry itself.
+    pub fn entry_diagnostic(&mut self, message: String) {
+        // Entry diagnostics are pushed before any distribution, so they form
+        // one contiguous run at the front of the table.
+        debug_assert!(self.data.dists.is_empty());
+        let span = self.push_str(&message);
+        self.data.diagnostics.push(span);
+        self.data.entry_diagnostics = Self::rows_from(0, self.data.diagnostics.len());
+    }
+
+    /// Appends one distribution.
+    pub fn push(
+        &mut self,
+        kind: Kind,
+        child: &str,
+        lookup_key: &str,
+        unique_from_stem: Option<&str>,
+        facts: DistFacts,
+    ) {
+        let child = self.push_str(child);
+        let lookup_key = self.intern(lookup_key);
+        let name = facts.name.as_deref().map(|n| self.push_str(n));
+        let version = facts.version.as_deref().map(|v| self.push_str(v));
+        let normalized = facts.name.as_deref().map(crate::pystr::normalize_name);
+        let normalized_name = normalized.as_deref().map(|n| self.intern(n));
+        let unique_key = match unique_from_stem {
+            Some(key) => Some(self.intern(key)),
+            None => normalized_name,
+        };
+        let first_ep = self.data.entry_points.len();
+        for (group, ep_name, value) in &facts.entry_points {
+            let record = EntryPointRecord {
+                group: self.intern(group),
+                name: self.push_str(ep_name),
+                value: self.push_str(value),
+            };
+            self.data.entry_points.push(record);
+        }
+        let first_diag = self.data.diagnostics.len();
+        for message in &facts.diagnostics {
+            let span = self.push_str(message);
+            self.data.diagnostics.push(span);
+        }
+        self.data.dists.push(DistRecord {
+            kind,
+            child,
+            name,
+            version,
+            normalized_name,
+            unique_key,
+            lookup_key,
+            entry_points: Self::rows_from(first_ep, self.data.entry_points.len()),
+            diagnostics: Self::rows_from(first_diag, self.data.diagnostics.len()),
+        });
+    }
+
+    pub fn finish(self, path_entry: PathBuf) -> Index {
+        Index::from_parts(path_entry, self.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Index {
+        let mut b = IndexBuilder::default();
+        b.push(
+            Kind::DistInfo,
+            "Foo_Bar-1.0.dist-info",
+            "foo-bar",
+            Some("foo-bar"),
+            DistFacts {
+                name: Some("Foo_Bar".into()),
+                version: Some("1.0".into()),
+                entry_points: vec![
+                    ("console_scripts".into(), "foo".into(), "foo:main".into()),
+                    ("console_scripts".into(), "foo".into(), "foo:other".into()),
+                ],
+                diagnostics: vec!["line 3 has no '='".into()],
+            },
+        );
+        b.push(
+            Kind::EggInfoFile,
+            "x.egg-info",
+            "x",
+            Some("x"),
+            DistFacts::default(),
+        );
+        b.finish(PathBuf::from("/site"))
+    }
+
+    #[test]
+    fn views_read_back_what_was_pushed() {
+        let index = sample();
+        assert!(index.data.validate().is_ok());
+        let dists: Vec<_> = index.distributions().collect();
+        assert_eq!(dists.len(), 2);
+        let foo = dists[0];
+        assert_eq!(foo.name(), Some("Foo_Bar"));
+        assert_eq!(foo.normalized_name(), Some("foo-bar"));
+        assert_eq!(
+            foo.metadata_path(),
+            Path::new("/site/Foo_Bar-1.0.dist-info")
+        );
+        let eps: Vec<_> = foo
+            .entry_points()
+            .map(|e| (e.group, e.name, e.value))
+            .collect();
+        assert_eq!(
+            eps,
+            [
+                ("console_scripts", "foo", "foo:main"),
+                ("console_scripts", "foo", "foo:other")
+            ]
+        );
+        assert_eq!(foo.diagnostics().collect::<Vec<_>>(), ["line 3 has no '='"]);
+        assert_eq!(dists[1].name(), None);
+        assert!(!dists[1].has_metadata());
+        assert_eq!(index.entry_point_count(), 2);
+    }
+
+    #[test]
+    fn validate_rejects_out_of_range_offsets() {
+        let mut data = sample().data;
+        data.dists[0].name = Some(Span {
+            start: 9999,
+            len: 1,
+        });
+        assert!(data.validate().is_err());
+        let mut data = sample().data;
+        data.dists[1].entry_points = Rows { start: 0, end: 99 };
+        assert!(data.validate().is_err());
+        let mut data = sample().data;
+        data.entry_diagnostics = Rows { start: 1, end: 0 };
+        assert!(data.validate().is_err());
+    }
+
+    #[test]
+    fn validate_rejects_spans_inside_a_character() {
+        let mut b = IndexBuilder::default();
+        b.push(
+            Kind::DistInfo,
+            "é.dist-info",
+            "é",
+            None,
+            DistFacts::default(),
+        );
+        let mut data = b.finish(PathBuf::new()).data;
+        data.dists[0].child = Span { start: 0, len: 1 };
+        assert!(data.validate().is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! epcache answers "which Python distributions are installed here, and
+//! which entry points do they declare?" the way `importlib.metadata` does,
+//! from one small index per `sys.path` entry.
+//!
+//! # Scanning
+//!
+//! [`scan`] reads one path entry (a directory or a zip file) into an
+//! [`Index`]: every `*.dist-info` and `*.egg-info` (directory or file) and
+//! an `.egg`'s `EGG-INFO`, with name, version and entry points, in the
+//! order importlib.metadata discovers them. [`Environment`] combines the
+//! indexes of a whole `sys.path` and answers `distributions()`,
+//! `entry_points()` and `distribution(name)` with importlib's precedence.
+//!
+//! ```no_run
+//! use epcache::{Environment, Selection};
+//!
+//! let env = Environment::scan(["/usr/lib/python3/dist-packages"]);
+//! for ep in env.entry_points(&Selection::group("console_scripts")) {
+//!     println!("{} = {} ({:?})", ep.name, ep.value, ep.dist.name());
+//! }
+//! ```
+//!
+//! # Where epcache knowingly differs from importlib.metadata
+//!
+//! * A line without `=` in `entry_points.txt` makes importlib fail for the
+//!   whole environment. epcache drops that line and records a
+//!   [diagnostic](Distribution::diagnostics); everything else stays visible.
+//! * Text that is not valid UTF-8 makes importlib fail too. epcache skips
+//!   only the offending lines, with a diagnostic.
+//! * Only the header block of `METADATA` is read, so bytes in the long
+//!   description can never affect the answer.
+//! * `distribution(name)` prefers a match that has metadata over an empty
+//!   one, as importlib_metadata ≥ 8 and Python ≥ 3.13 do.
+//! * Normalized names use `-` (PEP 503); importlib uses `_` internally.
+//!   Equality between names is the same either way.
+//! * A child whose file name is not valid UTF-8 is skipped with a
+//!   diagnostic on the index.
+
+#![warn(missing_docs)]
+
+mod entry_points;
+mod error;
+mod index;
+mod metadata;
+mod platform;
+mod pystr;
+pub mod python;
+mod query;
+mod scan;
+
+pub use error::{Error, Result};
+pub use index::{Distribution, EntryPoint, Index, Kind};
+pub use pystr::normalize_name;
+pub use query::{Environment, Selection};
+pub use scan::scan;

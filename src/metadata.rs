@@ -1,0 +1,225 @@
+//! Reading `Name` and `Version` from a METADATA / PKG-INFO header block,
+//! exactly as `email.message_from_string` (compat32 policy) does for
+//! importlib.metadata.
+//!
+//! Only the header block matters, so callers read files just far enough to
+//! hold it; a long description after the blank line is never read.
+
+/// The headers importlib.metadata's `name` and `version` come from.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Headers {
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+/// One physical line: its content and whether a line break ended it.
+struct RawLine<'a> {
+    content: &'a [u8],
+    terminated: bool,
+}
+
+/// Splits on `\r\n`, `\r` and `\n`, the line breaks universal-newline
+/// reading turns into `\n` before the email parser sees the text.
+fn raw_lines(bytes: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            None => Some(RawLine {
+                content: std::mem::take(&mut rest),
+                terminated: false,
+            }),
+            Some(i) => {
+                let content = &rest[..i];
+                let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
+                rest = &rest[i + if crlf { 2 } else { 1 }..];
+                Some(RawLine {
+                    content,
+                    terminated: true,
+                })
+            }
+        }
+    })
+}
+
+/// The email parser's `headerRE`: `^(From |[\041-\071\073-\176]*:|[\t ])`.
+fn looks_like_header(line: &[u8]) -> bool {
+    if line.starts_with(b"From ") || line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+        return true;
+    }
+    let name_len = line
+        .iter()
+        .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
+        .count();
+    line.get(name_len) == Some(&b':')
+}
+
+/// Whether `bytes` already holds the whole header block: some complete line
+/// ends it, or `at_eof` says no more text follows.
+pub(crate) fn header_block_complete(bytes: &[u8], at_eof: bool) -> bool {
+    if at_eof {
+        return true;
+    }
+    // A line ending in a final `\r` is complete even if `\n` follows later.
+    raw_lines(bytes)
+        .take_while(|line| line.terminated)
+        .any(|line| !looks_like_header(line.content))
+}
+
+/// A header being collected, with its continuation lines.
+struct Pending {
+    name: String,
+    value: String,
+}
+
+/// Parses the header block at the start of `bytes`.
+///
+/// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
+/// would refuse the whole file); `label` names the file in that message.
+pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<String>) -> Headers {
+    let mut headers = Headers::default();
+    let mut pending: Option<Pending> = None;
+    for (lineno, line) in raw_lines(bytes).enumerate() {
+        if !looks_like_header(line.content) {
+            break;
+        }
+        let Ok(text) = std::str::from_utf8(line.content) else {
+            diagnostics.push(format!(
+                "{label} line {}: not valid UTF-8, skipped",
+                lineno + 1
+            ));
+            continue;
+        };
+        let newline = if line.terminated { "\n" } else { "" };
+        if text.starts_with([' ', '\t']) {
+            // A continuation with no header before it is dropped, as the
+            // email parser does.
+            if let Some(p) = pending.as_mut() {
+                p.value.push_str(text);
+                p.value.push_str(newline);
+            }
+            continue;
+        }
+        finish(pending.take(), &mut headers);
+        if text.starts_with("From ") {
+            // The mbox envelope line (or a misplaced one): never a header.
+            continue;
+        }
+        match text.find(':') {
+            Some(0) | None => continue,
+            Some(colon) => {
+                let mut value = text[colon + 1..].trim_start_matches([' ', '\t']).to_owned();
+                value.push_str(newline);
+                pending = Some(Pending {
+                    name: text[..colon].to_owned(),
+                    value,
+                });
+            }
+        }
+    }
+    finish(pending, &mut headers);
+    headers
+}
+
+/// Stores a completed header if it is the first `Name` or `Version`.
+fn finish(pending: Option<Pending>, headers: &mut Headers) {
+    let Some(Pending { name, mut value }) = pending else {
+        return;
+    };
+    let slot = if name.eq_ignore_ascii_case("name") {
+        &mut headers.name
+    } else if name.eq_ignore_ascii_case("version") {
+        &mut headers.version
+    } else {
+        return;
+    };
+    if slot.is_none() {
+        let kept = value.trim_end_matches(['\r', '\n']).len();
+        value.truncate(kept);
+        *slot = Some(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &[u8]) -> (Headers, Vec<String>) {
+        let mut diags = Vec::new();
+        (parse_headers(text, "METADATA", &mut diags), diags)
+    }
+
+    fn nv(name: Option<&str>, version: Option<&str>) -> Headers {
+        Headers {
+            name: name.map(Into::into),
+            version: version.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn reads_first_name_and_version() {
+        let (h, d) =
+            parse(b"Metadata-Version: 2.1\nName: foo\nname: bar\nVersion:  1.0 \n\nName: body\n");
+        assert_eq!(h, nv(Some("foo"), Some("1.0 ")));
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn handles_crlf_and_lone_cr() {
+        assert_eq!(
+            parse(b"Name: a\r\nVersion: 2\r\n\r\n").0,
+            nv(Some("a"), Some("2"))
+        );
+        assert_eq!(parse(b"Name: a\rVersion: 2").0, nv(Some("a"), Some("2")));
+    }
+
+    #[test]
+    fn keeps_continuation_lines_like_compat32() {
+        assert_eq!(
+            parse(b"Name: foo\n  bar\nVersion: 1\n").0,
+            nv(Some("foo\n  bar"), Some("1"))
+        );
+        assert_eq!(parse(b"Name:\n").0, nv(Some(""), None));
+        assert_eq!(parse(b"Name: \n\tx\n").0, nv(Some("\n\tx"), None));
+    }
+
+    #[test]
+    fn headers_end_at_first_non_header_line() {
+        assert_eq!(
+            parse(b"Name: a\nnot a header\nVersion: 1\n").0,
+            nv(Some("a"), None)
+        );
+        assert_eq!(parse(b"Name : a\nVersion: 1\n").0, nv(None, None));
+        assert_eq!(parse(b"\xef\xbb\xbfName: a\n").0, nv(None, None));
+    }
+
+    #[test]
+    fn envelope_and_nameless_lines_are_skipped() {
+        assert_eq!(parse(b"From x\nName: a\n").0, nv(Some("a"), None));
+        assert_eq!(parse(b" cont\nName: a\n").0, nv(Some("a"), None));
+        assert_eq!(
+            parse(b"Name: a\n: x\n y\nVersion: 3\n").0,
+            nv(Some("a"), Some("3"))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_lines_are_skipped_with_a_diagnostic() {
+        let (h, d) = parse(b"Name: a\nAuthor: Jos\xe9\nVersion: 1\n");
+        assert_eq!(h, nv(Some("a"), Some("1")));
+        assert_eq!(d, ["METADATA line 2: not valid UTF-8, skipped"]);
+    }
+
+    #[test]
+    fn completeness_needs_a_terminated_ending_line() {
+        assert!(!header_block_complete(b"Name: a\nVersion: 1\n", false));
+        assert!(header_block_complete(b"Name: a\n\n", false));
+        assert!(header_block_complete(b"Name: a\nbody\n", false));
+        assert!(!header_block_complete(b"Name: a\nbody", false));
+        assert!(!header_block_complete(b"Name: a\r", false));
+        assert!(header_block_complete(b"Name: a\r\r", false));
+        assert!(header_block_complete(b"Name: a", true));
+    }
+}

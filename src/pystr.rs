@@ -1,0 +1,175 @@
+//! Python's string rules, reproduced exactly where importlib.metadata
+//! depends on them.
+//!
+//! importlib.metadata is plain Python: `str.splitlines`, `str.strip`,
+//! `os.path.splitext` and two regular expressions decide which distribution
+//! is which. Rust's closest equivalents differ at the edges (Rust's
+//! `char::is_whitespace` excludes U+001C..U+001F, `str::lines` ignores
+//! U+2028), so the edges are spelled out here.
+
+/// Python's `str.isspace` for one character.
+pub(crate) fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.strip()` with no argument.
+pub(crate) fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_space)
+}
+
+/// Whether `c` ends a line for Python's `str.splitlines`.
+fn is_py_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r'
+            | '\u{0b}'
+            | '\u{0c}'
+            | '\u{1c}'
+            | '\u{1d}'
+            | '\u{1e}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// Python's `str.splitlines()`: `\r\n` counts as one break, a trailing
+/// break does not start an extra empty line.
+pub(crate) fn py_splitlines(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = s;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match rest.char_indices().find(|&(_, c)| is_py_line_break(c)) {
+            None => Some(std::mem::take(&mut rest)),
+            Some((i, c)) => {
+                let line = &rest[..i];
+                let mut next = i + c.len_utf8();
+                if c == '\r' && rest[next..].starts_with('\n') {
+                    next += 1;
+                }
+                rest = &rest[next..];
+                Some(line)
+            }
+        }
+    })
+}
+
+/// PEP 503 normalization: lower-case, runs of `-`, `_` and `.` become one `-`.
+///
+/// importlib.metadata uses `_` as the separator internally; the mapping
+/// between the two spellings is one-to-one, so equality is unaffected.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator_run {
+                out.push('-');
+            }
+            in_separator_run = true;
+        } else {
+            in_separator_run = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    // Python lower-cases the whole string at once; only the final-sigma rule
+    // depends on context, and to_lowercase on the whole string applies it.
+    if out.contains('σ') || out.contains('ς') {
+        return normalize_name_slow(name);
+    }
+    out
+}
+
+fn normalize_name_slow(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator_run {
+                out.push('-');
+            }
+            in_separator_run = true;
+        } else {
+            in_separator_run = false;
+            out.push(c);
+        }
+    }
+    out.to_lowercase()
+}
+
+/// importlib.metadata's `legacy_normalize`, used only for `.egg` lookups:
+/// lower-case and `-` becomes `_`, nothing else.
+pub(crate) fn legacy_normalize_name(name: &str) -> String {
+    name.to_lowercase().replace('-', "_")
+}
+
+/// Python's `os.path.splitext` on a bare file name: the extension starts at
+/// the last dot, unless everything before that dot is dots.
+pub(crate) fn py_splitext(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(dot) if name[..dot].bytes().any(|b| b != b'.') => name.split_at(dot),
+        _ => (name, ""),
+    }
+}
+
+/// Python's `str.partition(sep)[0]`.
+pub(crate) fn before_first(s: &str, sep: char) -> &str {
+    s.split(sep).next().unwrap_or(s)
+}
+
+/// Python's `str.rpartition(sep)[0]`: empty when `sep` does not occur.
+pub(crate) fn before_last(s: &str, sep: char) -> &str {
+    s.rfind(sep).map_or("", |i| &s[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitlines_matches_python() {
+        let lines: Vec<_> = py_splitlines("a\r\nb\rc\nd\u{2028}e\u{85}f\u{0c}g\n").collect();
+        assert_eq!(lines, ["a", "b", "c", "d", "e", "f", "g"]);
+        let lines: Vec<_> = py_splitlines("a\n\nb").collect();
+        assert_eq!(lines, ["a", "", "b"]);
+        assert_eq!(py_splitlines("").count(), 0);
+        assert_eq!(py_splitlines("\n").collect::<Vec<_>>(), [""]);
+        assert_eq!(
+            py_splitlines("a\r\r\nb").collect::<Vec<_>>(),
+            ["a", "", "b"]
+        );
+    }
+
+    #[test]
+    fn strip_includes_information_separators() {
+        assert_eq!(py_strip("\u{1f} x \u{a0}\t"), "x");
+        assert_eq!(py_strip("  "), "");
+    }
+
+    #[test]
+    fn normalize_follows_pep_503() {
+        assert_eq!(normalize_name("Foo.Bar__baz-QUX"), "foo-bar-baz-qux");
+        assert_eq!(normalize_name("a-_.b"), "a-b");
+        assert_eq!(normalize_name("_x_"), "-x-");
+        assert_eq!(normalize_name("ΑΣ"), "ας");
+        assert_eq!(legacy_normalize_name("Foo-Bar.baz"), "foo_bar.baz");
+    }
+
+    #[test]
+    fn splitext_skips_leading_dots() {
+        assert_eq!(py_splitext("foo-1.0.dist-info"), ("foo-1.0", ".dist-info"));
+        assert_eq!(py_splitext(".dist-info"), (".dist-info", ""));
+        assert_eq!(py_splitext("..x.egg-info"), ("..x", ".egg-info"));
+        assert_eq!(py_splitext("EGG-INFO"), ("EGG-INFO", ""));
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(before_first("a-b-c", '-'), "a");
+        assert_eq!(before_first("abc", '-'), "abc");
+        assert_eq!(before_last("a.b.c", '.'), "a.b");
+        assert_eq!(before_last("abc", '.'), "");
+    }
+}

@@ -1,0 +1,213 @@
+//! Queries across several path entries with importlib.metadata's
+//! precedence: path order first, then each entry's discovery order.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::index::{Distribution, EntryPoint, Index, Kind};
+use crate::pystr::{legacy_normalize_name, normalize_name};
+
+/// Which entry points to return, like `EntryPoints.select(group=, name=)`:
+/// every field that is set must match exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only entry points of this group.
+    pub group: Option<String>,
+    /// Only entry points of this name.
+    pub name: Option<String>,
+}
+
+impl Selection {
+    /// Everything.
+    pub fn all() -> Self {
+        Selection::default()
+    }
+
+    /// One group, every name.
+    pub fn group(group: impl Into<String>) -> Self {
+        Selection {
+            group: Some(group.into()),
+            name: None,
+        }
+    }
+
+    /// Whether `ep` is selected.
+    pub fn matches(&self, ep: &EntryPoint<'_>) -> bool {
+        self.group.as_deref().is_none_or(|g| g == ep.group)
+            && self.name.as_deref().is_none_or(|n| n == ep.name)
+    }
+}
+
+/// The indexes of a whole `sys.path`, in path order.
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    indexes: Vec<Index>,
+}
+
+impl Environment {
+    /// Wraps indexes that are already in `sys.path` order.
+    pub fn from_indexes(indexes: Vec<Index>) -> Self {
+        Environment { indexes }
+    }
+
+    /// Scans every path entry afresh, bypassing any cache.
+    pub fn scan<P: AsRef<Path>>(path_entries: impl IntoIterator<Item = P>) -> Self {
+        Environment::from_indexes(path_entries.into_iter().map(crate::scan).collect())
+    }
+
+    /// The per-entry indexes, in path order.
+    pub fn indexes(&self) -> &[Index] {
+        &self.indexes
+    }
+
+    /// Every distribution, like `importlib.metadata.distributions()`: no
+    /// de-duplication, path order, then discovery order.
+    pub fn distributions(&self) -> impl Iterator<Item = Distribution<'_>> {
+        self.indexes.iter().flat_map(Index::distributions)
+    }
+
+    /// The first distribution per de-duplication key, as `entry_points()`
+    /// sees them. A distribution with no key (no usable directory name and
+    /// no `Name`) is never merged with another.
+    pub fn unique_distributions(&self) -> impl Iterator<Item = Distribution<'_>> {
+        let mut seen = HashSet::new();
+        self.distributions()
+            .filter(move |dist| match dist.unique_key() {
+                Some(key) => seen.insert(key),
+                None => true,
+            })
+    }
+
+    /// Entry points like `importlib.metadata.entry_points(**selection)`:
+    /// the first distribution per normalized name only, in discovery order.
+    pub fn entry_points<'a>(
+        &'a self,
+        selection: &'a Selection,
+    ) -> impl Iterator<Item = EntryPoint<'a>> + 'a {
+        self.unique_distributions()
+            .flat_map(|dist| dist.entry_points())
+            .filter(move |ep| selection.matches(ep))
+    }
+
+    /// The distribution `importlib.metadata.distribution(name)` returns: the
+    /// first match by normalized name, preferring one that has metadata.
+    ///
+    /// Matching uses the metadata directory's name (as importlib does), not
+    /// the `Name` header; `.egg` entries match by their legacy name.
+    pub fn distribution(&self, name: &str) -> Option<Distribution<'_>> {
+        if name.is_empty() {
+            return None;
+        }
+        let normalized = normalize_name(name);
+        let legacy = legacy_normalize_name(name);
+        let mut matches = self.indexes.iter().flat_map(|index| {
+            // Within one entry importlib yields `*-info` matches before eggs.
+            let infos = index
+                .distributions()
+                .filter(|d| d.kind() != Kind::Egg && d.lookup_key() == normalized);
+            let eggs = index
+                .distributions()
+                .filter(|d| d.kind() == Kind::Egg && d.lookup_key() == legacy);
+            infos.chain(eggs)
+        });
+        let first = matches.next()?;
+        if first.has_metadata() {
+            return Some(first);
+        }
+        Some(matches.find(Distribution::has_metadata).unwrap_or(first))
+    }
+
+    /// The version `importlib.metadata.version(name)` returns.
+    pub fn version(&self, name: &str) -> Option<&str> {
+        self.distribution(name)?.version()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{DistFacts, IndexBuilder};
+    use std::path::PathBuf;
+
+    fn dist(
+        b: &mut IndexBuilder,
+        child: &str,
+        key: &str,
+        name: Option<&str>,
+        eps: &[(&str, &str)],
+    ) {
+        let facts = DistFacts {
+            name: name.map(Into::into),
+            version: name.map(|_| "1".into()),
+            entry_points: eps
+                .iter()
+                .map(|(g, n)| (g.to_string(), n.to_string(), format!("{child}:{n}")))
+                .collect(),
+            diagnostics: vec![],
+        };
+        b.push(Kind::DistInfo, child, key, Some(key), facts);
+    }
+
+    fn env() -> Environment {
+        let mut first = IndexBuilder::default();
+        dist(
+            &mut first,
+            "a-1.dist-info",
+            "a",
+            Some("a"),
+            &[("g", "x"), ("h", "y")],
+        );
+        dist(&mut first, "empty-1.dist-info", "empty", None, &[]);
+        let mut second = IndexBuilder::default();
+        dist(
+            &mut second,
+            "A-2.dist-info",
+            "a",
+            Some("A"),
+            &[("g", "shadowed")],
+        );
+        dist(
+            &mut second,
+            "empty-2.dist-info",
+            "empty",
+            Some("empty"),
+            &[],
+        );
+        dist(&mut second, "b-1.dist-info", "b", Some("b"), &[("g", "z")]);
+        Environment::from_indexes(vec![
+            first.finish(PathBuf::from("/1")),
+            second.finish(PathBuf::from("/2")),
+        ])
+    }
+
+    #[test]
+    fn distributions_are_not_deduplicated() {
+        assert_eq!(env().distributions().count(), 5);
+    }
+
+    #[test]
+    fn entry_points_take_the_first_distribution_per_name() {
+        let env = env();
+        let all = Selection::all();
+        let got: Vec<_> = env.entry_points(&all).map(|e| (e.group, e.name)).collect();
+        assert_eq!(got, [("g", "x"), ("h", "y"), ("g", "z")]);
+        let g = Selection::group("g");
+        let got: Vec<_> = env.entry_points(&g).map(|e| e.name).collect();
+        assert_eq!(got, ["x", "z"]);
+        let named = Selection {
+            group: Some("g".into()),
+            name: Some("z".into()),
+        };
+        assert_eq!(env.entry_points(&named).count(), 1);
+    }
+
+    #[test]
+    fn lookup_prefers_distributions_with_metadata() {
+        let env = env();
+        assert_eq!(env.version("A"), Some("1"));
+        let empty = env.distribution("EMPTY").unwrap();
+        assert_eq!(empty.metadata_name(), "empty-2.dist-info");
+        assert!(env.distribution("missing").is_none());
+        assert!(env.distribution("").is_none());
+    }
+}

@@ -1,0 +1,331 @@
+//! Turning one path entry into an [`Index`], the way importlib.metadata's
+//! `FastPath` and `Lookup` see it.
+//!
+//! A directory is listed with walkdir in directory order; a zip file on
+//! `sys.path` is listed through its central directory. Nothing here fails:
+//! what cannot be read becomes a diagnostic, and a missing path entry is
+//! simply empty.
+
+mod dir;
+mod zip;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+
+use crate::entry_points;
+use crate::index::{DistFacts, Index, IndexBuilder, Kind};
+use crate::metadata;
+use crate::pystr::{before_first, before_last, legacy_normalize_name, normalize_name, py_splitext};
+
+/// A child of the path entry that may hold metadata.
+pub(crate) struct Child {
+    name: String,
+    is_dir: bool,
+}
+
+/// What reading one metadata file gave.
+enum Read {
+    /// The bytes are in the buffer.
+    Found,
+    /// Absent in a way importlib silently ignores (not found, not a
+    /// directory, is a directory).
+    Absent,
+    /// Present but unreadable; the message says why.
+    Failed(String),
+}
+
+/// How much of a file the scanner needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    Whole,
+    /// Enough to hold the header block of a METADATA file.
+    Headers,
+}
+
+/// A listing plus file access: a directory or a zip archive.
+trait Source {
+    /// `(child name, is directory)` in listing order; diagnostics for
+    /// children that cannot be represented.
+    fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child>;
+
+    /// Reads `child/file` into `buf` (replacing its contents).
+    fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut Vec<u8>) -> Read;
+
+    /// Reads the child itself, for single-file metadata.
+    fn read_child(&mut self, child: &str, extent: Extent, buf: &mut Vec<u8>) -> Read;
+}
+
+/// Scans one `sys.path` entry.
+///
+/// `""` means the current directory, as it does on `sys.path`. A missing
+/// entry gives an empty index; an unreadable one gives an empty index with
+/// a diagnostic.
+pub fn scan(path_entry: impl AsRef<Path>) -> Index {
+    let path_entry = path_entry.as_ref();
+    let listed = if path_entry.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path_entry
+    };
+    let mut builder = IndexBuilder::default();
+    match std::fs::metadata(listed) {
+        Ok(meta) if meta.is_dir() => {
+            scan_source(&mut dir::DirSource::new(listed), path_entry, &mut builder)
+        }
+        Ok(_) => {
+            // A plain file on sys.path that is not a zip holds nothing.
+            if let Ok(mut source) = zip::ZipSource::open(listed) {
+                scan_source(&mut source, path_entry, &mut builder);
+            }
+        }
+        Err(err) if is_missing(&err) => {}
+        Err(err) => builder.entry_diagnostic(format!("cannot stat the path entry: {err}")),
+    }
+    builder.finish(path_entry.to_path_buf())
+}
+
+/// Errors importlib treats as "nothing here" without complaint.
+fn is_missing(err: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(err.kind(), NotFound | NotADirectory | IsADirectory)
+}
+
+/// A child that qualifies, with the keys importlib files it under.
+struct Candidate {
+    child: Child,
+    kind: Kind,
+    lookup_key: String,
+}
+
+fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBuilder) {
+    let mut listing_diagnostics = Vec::new();
+    let children = source.children(&mut listing_diagnostics);
+    for message in listing_diagnostics {
+        builder.entry_diagnostic(message);
+    }
+    let mut buf = Vec::with_capacity(8 * 1024);
+    for candidate in discovery_order(children, path_entry) {
+        let facts = read_distribution(source, &candidate, &mut buf);
+        let unique_from_stem = unique_key_from_stem(&candidate);
+        builder.push(
+            candidate.kind,
+            &candidate.child.name,
+            &candidate.lookup_key,
+            unique_from_stem.as_deref(),
+            facts,
+        );
+    }
+}
+
+/// importlib's `Lookup` files `*.dist-info` / `*.egg-info` children under
+/// the normalized name from their file name, keeping the first-seen order
+/// of names, and lists `.egg` metadata after all of them.
+fn discovery_order(children: Vec<Child>, path_entry: &Path) -> Vec<Candidate> {
+    let base = python_basename(path_entry).to_lowercase();
+    let egg_key = base
+        .ends_with(".egg")
+        .then(|| legacy_normalize_name(before_first(before_last(&base, '.'), '-')));
+    let mut groups: Vec<Vec<Candidate>> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    let mut eggs = Vec::new();
+    for child in children {
+        let low = child.name.to_lowercase();
+        if let Some(kind) = info_kind(&low, child.is_dir) {
+            let lookup_key = normalize_name(before_first(before_last(&low, '.'), '-'));
+            let slot = *group_of.entry(lookup_key.clone()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[slot].push(Candidate {
+                child,
+                kind,
+                lookup_key,
+            });
+        } else if let (Some(key), "egg-info") = (&egg_key, low.as_str()) {
+            eggs.push(Candidate {
+                child,
+                kind: Kind::Egg,
+                lookup_key: key.clone(),
+            });
+        }
+    }
+    groups.into_iter().flatten().chain(eggs).collect()
+}
+
+fn info_kind(lowercase_name: &str, is_dir: bool) -> Option<Kind> {
+    if lowercase_name.ends_with(".dist-info") {
+        Some(if is_dir {
+            Kind::DistInfo
+        } else {
+            Kind::DistInfoFile
+        })
+    } else if lowercase_name.ends_with(".egg-info") {
+        Some(if is_dir {
+            Kind::EggInfoDir
+        } else {
+            Kind::EggInfoFile
+        })
+    } else {
+        None
+    }
+}
+
+/// `os.path.basename` of the path entry as Python would see the string:
+/// a trailing separator makes it empty.
+fn python_basename(path_entry: &Path) -> String {
+    let text = path_entry.to_string_lossy();
+    let cut = text.rfind(std::path::is_separator).map_or(0, |i| i + 1);
+    text[cut..].to_owned()
+}
+
+/// `PathDistribution._normalized_name`'s fast path: the name part of the
+/// metadata file name, when its extension is exactly (case-sensitively)
+/// `.dist-info` or `.egg-info`. `None` means "use the metadata Name".
+fn unique_key_from_stem(candidate: &Candidate) -> Option<String> {
+    if candidate.kind == Kind::Egg {
+        return None;
+    }
+    let (stem, ext) = py_splitext(&candidate.child.name);
+    matches!(ext, ".dist-info" | ".egg-info").then(|| normalize_name(before_first(stem, '-')))
+}
+
+/// Reads name, version and entry points of one distribution, in the order
+/// importlib's `metadata` property tries its files.
+fn read_distribution(
+    source: &mut dyn Source,
+    candidate: &Candidate,
+    buf: &mut Vec<u8>,
+) -> DistFacts {
+    let mut facts = DistFacts::default();
+    let name = &candidate.child.name;
+    let found = if candidate.kind.is_directory() {
+        read_first_nonempty(
+            source,
+            name,
+            &["METADATA", "PKG-INFO"],
+            buf,
+            &mut facts.diagnostics,
+        )
+    } else {
+        let read = source.read_child(name, Extent::Headers, buf);
+        note_failure(read, name, &mut facts.diagnostics).then_some(name.as_str())
+    };
+    match found {
+        Some(label) => {
+            let headers = metadata::parse_headers(buf, label, &mut facts.diagnostics);
+            facts.name = headers.name;
+            facts.version = headers.version;
+        }
+        None if facts.diagnostics.is_empty() => {
+            facts.diagnostics.push("no METADATA or PKG-INFO".into())
+        }
+        None => {}
+    }
+    if candidate.kind.is_directory() {
+        let read = source.read(name, "entry_points.txt", Extent::Whole, buf);
+        if note_failure(read, "entry_points.txt", &mut facts.diagnostics) {
+            facts.entry_points = entry_points::parse(buf, &mut facts.diagnostics);
+        }
+    }
+    facts
+}
+
+/// importlib takes `read_text('METADATA') or read_text('PKG-INFO')`: an
+/// empty file counts as missing.
+fn read_first_nonempty<'f>(
+    source: &mut dyn Source,
+    child: &str,
+    files: &[&'f str],
+    buf: &mut Vec<u8>,
+    diagnostics: &mut Vec<String>,
+) -> Option<&'f str> {
+    files.iter().copied().find(|file| {
+        let read = source.read(child, file, Extent::Headers, buf);
+        note_failure(read, file, diagnostics) && !buf.is_empty()
+    })
+}
+
+/// True when the file was read; records a diagnostic when it existed but
+/// could not be read.
+fn note_failure(read: Read, label: &str, diagnostics: &mut Vec<String>) -> bool {
+    match read {
+        Read::Found => true,
+        Read::Absent => false,
+        Read::Failed(why) => {
+            diagnostics.push(format!("{label}: cannot read: {why}"));
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child(name: &str, is_dir: bool) -> Child {
+        Child {
+            name: name.into(),
+            is_dir,
+        }
+    }
+
+    #[test]
+    fn groups_by_normalized_name_in_first_seen_order() {
+        let children = vec![
+            child("b-1.dist-info", true),
+            child("A-2.egg-info", true),
+            child("pkg", true),
+            child("a-1.dist-info", true),
+            child("x.EGG-INFO", false),
+        ];
+        let order: Vec<_> = discovery_order(children, Path::new("/site"))
+            .into_iter()
+            .map(|c| (c.child.name, c.kind, c.lookup_key))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("b-1.dist-info".to_string(), Kind::DistInfo, "b".to_string()),
+                ("A-2.egg-info".into(), Kind::EggInfoDir, "a".into()),
+                ("a-1.dist-info".into(), Kind::DistInfo, "a".into()),
+                ("x.EGG-INFO".into(), Kind::EggInfoFile, "x".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn egg_info_only_counts_inside_an_egg() {
+        let found =
+            |entry: &str| discovery_order(vec![child("EGG-INFO", true)], Path::new(entry)).len();
+        assert_eq!(found("/site/Foo_Bar-1.0-py3.11.egg"), 1);
+        assert_eq!(found("/site/foo"), 0);
+        assert_eq!(found("/site/foo.egg/"), 0);
+        let eggs = discovery_order(
+            vec![child("EGG-INFO", true)],
+            Path::new("/s/Foo-Bar-1.0.egg"),
+        );
+        assert_eq!(eggs[0].lookup_key, "foo");
+    }
+
+    #[test]
+    fn unique_key_uses_the_case_sensitive_extension() {
+        let key = |name: &str, kind| {
+            unique_key_from_stem(&Candidate {
+                child: child(name, true),
+                kind,
+                lookup_key: String::new(),
+            })
+        };
+        assert_eq!(
+            key("Foo.Bar-1.0.dist-info", Kind::DistInfo).as_deref(),
+            Some("foo-bar")
+        );
+        assert_eq!(key("UPPER-2.0.DIST-INFO", Kind::DistInfo), None);
+        assert_eq!(
+            key("face.egg-info", Kind::EggInfoDir).as_deref(),
+            Some("face")
+        );
+        assert_eq!(key("EGG-INFO", Kind::Egg), None);
+    }
+}

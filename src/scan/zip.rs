@@ -1,0 +1,85 @@
+//! A zip file on `sys.path`: a `.pyz` zipapp or a zipped `.egg`.
+//!
+//! importlib lists it with `zipfile.Path`: the children are the distinct
+//! first components of the member names, in central-directory order, and a
+//! metadata file is found only under its exact member name.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::path::Path;
+
+use ::zip::ZipArchive;
+
+use super::{Child, Extent, Read, Source};
+
+pub(super) struct ZipSource {
+    archive: ZipArchive<File>,
+}
+
+impl ZipSource {
+    pub(super) fn open(path: &Path) -> Result<Self, ::zip::result::ZipError> {
+        let file = File::open(path)?;
+        Ok(ZipSource {
+            archive: ZipArchive::new(file)?,
+        })
+    }
+}
+
+impl Source for ZipSource {
+    fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child> {
+        let mut children: Vec<Child> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for name in self.archive.file_names() {
+            let name = match name {
+                Ok(name) => name,
+                Err(err) => {
+                    diagnostics.push(format!(
+                        "skipped a zip member with an unreadable name: {err}"
+                    ));
+                    continue;
+                }
+            };
+            let (first, rest) = match name.split_once('/') {
+                Some((first, rest)) => (first, Some(rest)),
+                None => (&*name, None),
+            };
+            if seen.insert(first.to_owned()) {
+                children.push(Child {
+                    name: first.to_owned(),
+                    is_dir: rest.is_some(),
+                });
+            } else if rest.is_some() {
+                // A first component seen as a file and later as a prefix
+                // is a directory for zipfile.Path.
+                if let Some(child) = children.iter_mut().find(|c| c.name == first) {
+                    child.is_dir = true;
+                }
+            }
+        }
+        children
+    }
+
+    fn read(&mut self, child: &str, file: &str, _extent: Extent, buf: &mut Vec<u8>) -> Read {
+        buf.clear();
+        let member = format!("{child}/{file}");
+        let mut entry = match self.archive.by_name(&member) {
+            Ok(entry) => entry,
+            Err(::zip::result::ZipError::FileNotFound) => return Read::Absent,
+            Err(err) => return Read::Failed(format!("{member}: {err}")),
+        };
+        if entry.is_dir() {
+            return Read::Absent;
+        }
+        match entry.read_to_end(buf) {
+            Ok(_) => Read::Found,
+            Err(err) => Read::Failed(format!("{member}: {err}")),
+        }
+    }
+
+    /// `zipfile.Path.joinpath('')` names a directory, so importlib never
+    /// reads single-file metadata out of a zip.
+    fn read_child(&mut self, _child: &str, _extent: Extent, buf: &mut Vec<u8>) -> Read {
+        buf.clear();
+        Read::Absent
+    }
+}
