@@ -182,6 +182,14 @@ impl Index {
 }
 
 impl IndexData {
+    pub(crate) fn dist_count(&self) -> usize {
+        self.dists.len()
+    }
+
+    pub(crate) fn entry_point_count(&self) -> usize {
+        self.entry_points.len()
+    }
+
     fn str(&self, span: Span) -> &str {
         // Spans are checked by `validate` when decoded and correct by
         // construction when built, so slicing cannot panic.

@@ -38,18 +38,28 @@
 
 #![warn(missing_docs)]
 
+mod cache;
+mod cache_dir;
 mod entry_points;
 mod error;
+pub mod format;
+pub mod freshness;
 mod index;
+mod maintenance;
 mod metadata;
+mod outcome;
 mod platform;
 mod pystr;
 pub mod python;
 mod query;
 mod scan;
 
+pub use cache::{Cache, Consulted, Status, ENV_DISABLE, ENV_SETTLE};
+pub use cache_dir::{CacheDir, ENV_DIR};
 pub use error::{Error, Result};
 pub use index::{Distribution, EntryPoint, Index, Kind};
+pub use maintenance::{ClearReport, PruneReport};
+pub use outcome::{Lookup, Outcome, Publish};
 pub use pystr::normalize_name;
 pub use query::{Environment, Selection};
 pub use scan::scan;

@@ -21,3 +21,167 @@ pub(crate) fn os_string_from_bytes(bytes: Vec<u8>) -> OsString {
         OsString::from(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
+
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+
+use crate::freshness::Key;
+
+/// The freshness key of a directory or zip file from its metadata.
+///
+/// On Unix the key includes ctime, inode and device, which change when a
+/// tree is restored with preserved mtimes. On Windows only the modification
+/// time and size are available through `std`, so a restore that preserves
+/// mtimes is not detected there.
+pub(crate) fn key_from_metadata(meta: &Metadata) -> Key {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Key {
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
+            inode: meta.ino(),
+            device: meta.dev(),
+            size: meta.size(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .map_or(0, |t| crate::freshness::system_time_ns(t));
+        Key {
+            mtime_ns,
+            ctime_ns: mtime_ns,
+            inode: 0,
+            device: 0,
+            size: meta.len(),
+        }
+    }
+}
+
+/// Whether a file or directory belongs to the effective user. Always true
+/// on Windows, where ownership is not checked.
+pub(crate) fn owned_by_current_user(meta: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        meta.uid() == unsafe { libc::geteuid() }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        true
+    }
+}
+
+/// Whether users other than the owner may create or remove entries in a
+/// directory. Always false on Windows, whose ACLs `std` cannot read.
+pub(crate) fn writable_by_others(meta: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o022 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}
+
+/// Creates one directory that only its owner can enter.
+pub(crate) fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+/// The bytes a path is identified by: its file name for the cache, and
+/// what the cache file header records.
+pub(crate) fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::borrow::Cow::Borrowed(path.as_os_str().as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        match path.to_string_lossy() {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+        }
+    }
+}
+
+/// The inverse of [`path_bytes`].
+pub(crate) fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(os_string_from_bytes(bytes.to_vec()))
+}
+
+/// Replaces `to` with `from`.
+///
+/// On Windows a rename onto a file that a reader holds open can fail with
+/// `PermissionDenied` for a moment; `std::fs::rename` (MoveFileEx with
+/// REPLACE_EXISTING) succeeds once the reader closes it, so retry briefly.
+/// `tempfile`'s `persist` is not used because it cannot replace an open
+/// file there.
+pub(crate) fn replace_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match std::fs::rename(from, to) {
+            Err(err)
+                if cfg!(windows)
+                    && err.kind() == std::io::ErrorKind::PermissionDenied
+                    && attempts < 20 =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an I/O error means "it is gone": `ENOENT`, or `ESTALE` from an
+/// NFS server that already removed it.
+pub(crate) fn is_gone(err: &std::io::Error) -> bool {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        err.raw_os_error() == Some(libc::ESTALE)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Whether a file or directory belongs to root (uid 0). Always false on
+/// Windows.
+pub(crate) fn owned_by_root(meta: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.uid() == 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        false
+    }
+}

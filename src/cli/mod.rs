@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use args::{Args, Command, Common};
-use epcache::{Environment, Selection};
+use epcache::{Cache, Environment, Selection};
 
 pub fn main() -> ExitCode {
     let args = Args::parse();
@@ -30,6 +30,7 @@ pub fn main() -> ExitCode {
 enum CliError {
     Epcache(epcache::Error),
     Io(io::Error),
+    Usage(String),
 }
 
 impl std::fmt::Display for CliError {
@@ -37,6 +38,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Epcache(err) => err.fmt(f),
             CliError::Io(err) => write!(f, "writing output: {err}"),
+            CliError::Usage(message) => f.write_str(message),
         }
     }
 }
@@ -56,9 +58,10 @@ impl From<io::Error> for CliError {
 fn run(args: Args) -> Result<(), CliError> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
+    let cache = Cache::from_env();
     match args.command {
         Command::Distributions { common } => {
-            let env = load(&common)?;
+            let env = load(&cache, &common)?;
             if common.json {
                 render::distributions_json(&mut out, &env)?;
             } else {
@@ -70,13 +73,46 @@ fn run(args: Args) -> Result<(), CliError> {
             group,
             name,
         } => {
-            let env = load(&common)?;
+            let env = load(&cache, &common)?;
             let selection = Selection { group, name };
             if common.json {
                 render::entry_points_json(&mut out, &env, &selection)?;
             } else {
                 render::entry_points_table(&mut out, &env, &selection)?;
             }
+        }
+        Command::Status { common } => {
+            let statuses: Vec<_> = path_entries(&common)?
+                .iter()
+                .map(|p| cache.status(p))
+                .collect();
+            render::statuses(&mut out, &statuses, common.json)?;
+        }
+        Command::Rebuild { common } => {
+            let rebuilt: Vec<_> = path_entries(&common)?
+                .iter()
+                .map(|p| cache.rebuild(p))
+                .collect();
+            render::rebuilt(&mut out, &rebuilt, common.json)?;
+        }
+        Command::Prune { temp_age, json } => {
+            let temp_age = std::time::Duration::try_from_secs_f64(temp_age).map_err(|_| {
+                CliError::Usage(format!(
+                    "--temp-age must be a non-negative number of seconds, not {temp_age}"
+                ))
+            })?;
+            let report = match cache.dir() {
+                Some(dir) => Some(dir.prune(temp_age)?),
+                None => None,
+            };
+            render::pruned(&mut out, report.as_ref(), json)?;
+        }
+        Command::Clear { json } => {
+            let report = match cache.dir() {
+                Some(dir) => Some(dir.clear()?),
+                None => None,
+            };
+            render::cleared(&mut out, report.as_ref(), json)?;
         }
     }
     out.flush()?;
@@ -91,6 +127,6 @@ fn path_entries(common: &Common) -> Result<Vec<PathBuf>, CliError> {
     Ok(epcache::python::sys_path(&common.python)?)
 }
 
-fn load(common: &Common) -> Result<Environment, CliError> {
-    Ok(Environment::scan(path_entries(common)?))
+fn load(cache: &Cache, common: &Common) -> Result<Environment, CliError> {
+    Ok(cache.consult_all(path_entries(common)?).0)
 }

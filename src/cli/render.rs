@@ -4,7 +4,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use epcache::{Distribution, Environment, Selection};
+use epcache::freshness::Settledness;
+use epcache::{ClearReport, Consulted, Distribution, Environment, PruneReport, Selection, Status};
 
 #[derive(Serialize)]
 struct EntryPointJson<'a> {
@@ -161,4 +162,208 @@ pub fn entry_points_table(
     write_table(out, &["GROUP", "NAME", "VALUE", "DISTRIBUTION"], &rows)?;
     report_diagnostics(env);
     Ok(())
+}
+
+#[derive(Serialize)]
+struct SettlednessJson {
+    state: &'static str,
+    seconds: f64,
+}
+
+fn settledness_json(s: &Settledness) -> SettlednessJson {
+    match s {
+        Settledness::Settled => SettlednessJson {
+            state: "settled",
+            seconds: 0.0,
+        },
+        Settledness::TooFresh { remaining } => SettlednessJson {
+            state: "too-fresh",
+            seconds: remaining.as_secs_f64(),
+        },
+        Settledness::InFuture { ahead } => SettlednessJson {
+            state: "in-future",
+            seconds: ahead.as_secs_f64(),
+        },
+    }
+}
+
+fn settledness_text(s: Option<&Settledness>) -> String {
+    match s {
+        None => "-".into(),
+        Some(Settledness::Settled) => "settled".into(),
+        Some(Settledness::TooFresh { remaining }) => {
+            format!("settles in {:.1} s", remaining.as_secs_f64())
+        }
+        Some(Settledness::InFuture { ahead }) => format!(
+            "timestamp {:.1} s in the future: will not publish",
+            ahead.as_secs_f64()
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    path_entry: String,
+    index_file: Option<String>,
+    verdict: &'static str,
+    reason: String,
+    provisional: Option<bool>,
+    written_at_ns: Option<i64>,
+    distributions: Option<usize>,
+    entry_points: Option<usize>,
+    settledness: Option<SettlednessJson>,
+    write_refusal: Option<&'a str>,
+}
+
+pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Result<()> {
+    if json {
+        let rows: Vec<_> = statuses
+            .iter()
+            .map(|s| StatusJson {
+                path_entry: s.path_entry.display().to_string(),
+                index_file: s.index_file.as_ref().map(|f| f.display().to_string()),
+                verdict: s.lookup.code(),
+                reason: s.lookup.to_string(),
+                provisional: s.header.as_ref().map(|h| h.is_provisional()),
+                written_at_ns: s.header.as_ref().map(|h| h.written_at_ns),
+                distributions: s.counts.map(|c| c.0),
+                entry_points: s.counts.map(|c| c.1),
+                settledness: s.settledness.as_ref().map(settledness_json),
+                write_refusal: s.write_refusal.as_deref(),
+            })
+            .collect();
+        return write_json(out, &rows);
+    }
+    for s in statuses {
+        writeln!(out, "{}", display_entry(&s.path_entry))?;
+        let file = s
+            .index_file
+            .as_ref()
+            .map_or("-".into(), |f| f.display().to_string());
+        writeln!(out, "  cache file:   {file}")?;
+        writeln!(out, "  verdict:      {}", s.lookup)?;
+        if let Some((dists, eps)) = s.counts {
+            writeln!(
+                out,
+                "  contents:     {dists} distributions, {eps} entry points"
+            )?;
+        }
+        writeln!(
+            out,
+            "  path entry:   {}",
+            settledness_text(s.settledness.as_ref())
+        )?;
+        if let Some(why) = &s.write_refusal {
+            writeln!(out, "  writing:      refused: {why}")?;
+        }
+    }
+    Ok(())
+}
+
+fn display_entry(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        "'' (current directory)".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct RebuiltJson {
+    path_entry: String,
+    lookup: &'static str,
+    publish: Option<&'static str>,
+    reason: String,
+    distributions: usize,
+    entry_points: usize,
+}
+
+pub fn rebuilt(out: &mut impl Write, rebuilt: &[Consulted], json: bool) -> io::Result<()> {
+    if json {
+        let rows: Vec<_> = rebuilt
+            .iter()
+            .map(|c| RebuiltJson {
+                path_entry: c.index.path_entry().display().to_string(),
+                lookup: c.outcome.lookup.code(),
+                publish: c.outcome.publish.as_ref().map(|p| p.code()),
+                reason: c.outcome.to_string(),
+                distributions: c.index.len(),
+                entry_points: c.index.entry_point_count(),
+            })
+            .collect();
+        return write_json(out, &rows);
+    }
+    for c in rebuilt {
+        let what = match &c.outcome.publish {
+            Some(publish) => publish.to_string(),
+            None => c.outcome.lookup.to_string(),
+        };
+        writeln!(
+            out,
+            "{}: {} distributions, {} entry points: {what}",
+            display_entry(c.index.path_entry()),
+            c.index.len(),
+            c.index.entry_point_count()
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct PruneJson {
+    disabled: bool,
+    temp_files: usize,
+    orphaned: usize,
+    invalid: usize,
+    old_versions: usize,
+}
+
+pub fn pruned(out: &mut impl Write, report: Option<&PruneReport>, json: bool) -> io::Result<()> {
+    let r = report.cloned().unwrap_or_default();
+    if json {
+        return write_json(
+            out,
+            &PruneJson {
+                disabled: report.is_none(),
+                temp_files: r.temp_files,
+                orphaned: r.orphaned,
+                invalid: r.invalid,
+                old_versions: r.old_versions,
+            },
+        );
+    }
+    if report.is_none() {
+        return writeln!(out, "the cache is disabled; nothing to prune");
+    }
+    writeln!(
+        out,
+        "removed {} temporary files, {} index files of vanished path entries, {} invalid files, {} old directories",
+        r.temp_files, r.orphaned, r.invalid, r.old_versions
+    )
+}
+
+#[derive(Serialize)]
+struct ClearJson {
+    disabled: bool,
+    removed: Option<String>,
+}
+
+pub fn cleared(out: &mut impl Write, report: Option<&ClearReport>, json: bool) -> io::Result<()> {
+    let removed = report
+        .and_then(|r| r.removed.as_ref())
+        .map(|p| p.display().to_string());
+    if json {
+        return write_json(
+            out,
+            &ClearJson {
+                disabled: report.is_none(),
+                removed,
+            },
+        );
+    }
+    match (report, removed) {
+        (None, _) => writeln!(out, "the cache is disabled; nothing to clear"),
+        (Some(_), Some(path)) => writeln!(out, "removed {path}"),
+        (Some(_), None) => writeln!(out, "nothing to clear"),
+    }
 }

@@ -1,0 +1,171 @@
+//! When a cache file may be trusted, and when it may be written.
+//!
+//! A cache file stores the [`Key`] of its path entry as observed *before*
+//! the scan. A reader trusts the file only while that key equals the
+//! current one; any difference, in either direction, means rebuild, because
+//! mtimes go backwards after branch switches and restores.
+//!
+//! A file is never written while the directory's newest timestamp is less
+//! than the settle time old (10 s by default): a second change within the
+//! same clock tick would leave the timestamp unchanged and the stale file
+//! trusted forever. A timestamp in the future counts as too fresh.
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The default time a directory must be left alone before its index is
+/// published.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
+
+/// What one `stat` of a path entry says about its contents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the Unix epoch (Unix only;
+    /// equal to `mtime_ns` elsewhere).
+    pub ctime_ns: i64,
+    /// Inode number (Unix only; 0 elsewhere).
+    pub inode: u64,
+    /// Device number (Unix only; 0 elsewhere).
+    pub device: u64,
+    /// Size in bytes as reported by `stat`.
+    pub size: u64,
+}
+
+impl Key {
+    /// Stats `path` (following symlinks, as `os.listdir` does).
+    pub fn observe(path: &Path) -> io::Result<Key> {
+        std::fs::metadata(path).map(|meta| crate::platform::key_from_metadata(&meta))
+    }
+
+    /// The later of mtime and ctime: the last moment anything about the
+    /// entry changed that a reader could notice.
+    pub fn newest_change_ns(&self) -> i64 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+}
+
+/// Whether a key is old enough to publish an index for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settledness {
+    /// Older than the settle time.
+    Settled,
+    /// Changed less than the settle time ago; it settles `remaining` from
+    /// now.
+    TooFresh {
+        /// How long until it may be published.
+        remaining: Duration,
+    },
+    /// A timestamp lies `ahead` in the future. It never settles on its own.
+    InFuture {
+        /// How far ahead of the clock the timestamp is.
+        ahead: Duration,
+    },
+}
+
+impl Settledness {
+    /// Judges `key` against the clock reading `now_ns`.
+    pub fn of(key: &Key, now_ns: i64, settle: Duration) -> Settledness {
+        let newest = key.newest_change_ns();
+        if newest > now_ns {
+            return Settledness::InFuture {
+                ahead: Duration::from_nanos(newest.abs_diff(now_ns)),
+            };
+        }
+        let age = Duration::from_nanos(newest.abs_diff(now_ns));
+        if age < settle {
+            Settledness::TooFresh {
+                remaining: settle - age,
+            }
+        } else {
+            Settledness::Settled
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch, negative before it.
+pub(crate) fn system_time_ns(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+/// The current time in nanoseconds since the Unix epoch.
+pub(crate) fn now_ns() -> i64 {
+    system_time_ns(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: i64 = 1_000_000_000;
+
+    fn key(mtime: i64, ctime: i64) -> Key {
+        Key {
+            mtime_ns: mtime,
+            ctime_ns: ctime,
+            ..Key::default()
+        }
+    }
+
+    #[test]
+    fn settled_only_after_the_settle_time() {
+        let now = 1_000 * SEC;
+        let settle = Duration::from_secs(10);
+        assert_eq!(
+            Settledness::of(&key(now - 11 * SEC, now - 20 * SEC), now, settle),
+            Settledness::Settled
+        );
+        assert_eq!(
+            Settledness::of(&key(now - 10 * SEC, now - 10 * SEC), now, settle),
+            Settledness::Settled
+        );
+        assert_eq!(
+            Settledness::of(&key(now - 20 * SEC, now - 3 * SEC), now, settle),
+            Settledness::TooFresh {
+                remaining: Duration::from_secs(7)
+            },
+            "a recent ctime holds publishing back even when mtime is old"
+        );
+    }
+
+    #[test]
+    fn future_timestamps_never_settle() {
+        let now = 1_000 * SEC;
+        let settle = Duration::from_secs(10);
+        assert_eq!(
+            Settledness::of(&key(now + 5 * SEC, now - 50 * SEC), now, settle),
+            Settledness::InFuture {
+                ahead: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(
+            Settledness::of(&key(now - 50 * SEC, now + SEC), now, Duration::ZERO),
+            Settledness::InFuture {
+                ahead: Duration::from_secs(1)
+            }
+        );
+    }
+
+    #[test]
+    fn zero_settle_time_publishes_at_once() {
+        let now = 1_000 * SEC;
+        assert_eq!(
+            Settledness::of(&key(now, now), now, Duration::ZERO),
+            Settledness::Settled
+        );
+    }
+
+    #[test]
+    fn system_time_conversion_handles_pre_epoch() {
+        assert_eq!(system_time_ns(UNIX_EPOCH + Duration::from_secs(2)), 2 * SEC);
+        assert_eq!(
+            system_time_ns(UNIX_EPOCH - Duration::from_secs(2)),
+            -2 * SEC
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! What a consult did and why, for callers, `status` and tests.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What reading the cache file gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The file matched the path entry's current key; nothing was scanned.
+    Hit,
+    /// There is no cache file for this path entry yet.
+    NoFile,
+    /// The file describes an earlier (or later) state of the path entry.
+    Stale,
+    /// The file is damaged or not an index file; the reason says how.
+    Corrupt(String),
+    /// The file belongs to another path entry (a hash collision or a file
+    /// copied into place).
+    PathDiffers,
+    /// The file belongs to another user and is never trusted.
+    NotOwned,
+    /// The cache directory or file could not be used; the reason says why.
+    Unusable(String),
+    /// The path entry does not exist, so there is nothing to cache.
+    NoEntry,
+    /// The cache is turned off (`EPCACHE_DISABLE`, or no cache directory).
+    Disabled,
+    /// The file was not read because a rebuild was asked for.
+    Skipped,
+}
+
+/// What happened about writing a new cache file after a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Publish {
+    /// A new file was renamed into place.
+    Published,
+    /// The path entry changed less than the settle time ago.
+    TooFresh {
+        /// How long until it may be published.
+        remaining: Duration,
+    },
+    /// The path entry has a timestamp in the future.
+    InFuture {
+        /// How far ahead of the clock it is.
+        ahead: Duration,
+    },
+    /// The path entry changed while it was being scanned.
+    ChangedDuringScan,
+    /// The cache directory belongs to another user or is writable by others.
+    ForeignOwned(String),
+    /// Creating or writing the file failed.
+    Unwritable(String),
+    /// The cache is turned off.
+    Disabled,
+}
+
+/// The full story of one consult or rebuild.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// What reading the cache file gave.
+    pub lookup: Lookup,
+    /// What happened about writing, when a scan took place and there was
+    /// something to write.
+    pub publish: Option<Publish>,
+}
+
+impl Outcome {
+    /// Whether the answer came from the cache file without a scan.
+    pub fn is_hit(&self) -> bool {
+        self.lookup == Lookup::Hit
+    }
+}
+
+impl Lookup {
+    /// A stable one-word code, used in JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Lookup::Hit => "hit",
+            Lookup::NoFile => "no-file",
+            Lookup::Stale => "stale",
+            Lookup::Corrupt(_) => "corrupt",
+            Lookup::PathDiffers => "path-differs",
+            Lookup::NotOwned => "not-owned",
+            Lookup::Unusable(_) => "unusable",
+            Lookup::NoEntry => "no-entry",
+            Lookup::Disabled => "disabled",
+            Lookup::Skipped => "skipped",
+        }
+    }
+}
+
+impl Publish {
+    /// A stable one-word code, used in JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Publish::Published => "published",
+            Publish::TooFresh { .. } => "too-fresh",
+            Publish::InFuture { .. } => "in-future",
+            Publish::ChangedDuringScan => "changed-during-scan",
+            Publish::ForeignOwned(_) => "foreign-owned",
+            Publish::Unwritable(_) => "unwritable",
+            Publish::Disabled => "disabled",
+        }
+    }
+}
+
+impl fmt::Display for Lookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lookup::Hit => f.write_str("hit: the cache file matches the path entry"),
+            Lookup::NoFile => f.write_str("miss: no cache file"),
+            Lookup::Stale => f.write_str("miss: the path entry changed since the file was written"),
+            Lookup::Corrupt(why) => write!(f, "miss: the cache file is corrupt ({why})"),
+            Lookup::PathDiffers => f.write_str("miss: the cache file describes another path entry"),
+            Lookup::NotOwned => f.write_str("miss: the cache file belongs to another user"),
+            Lookup::Unusable(why) => write!(f, "miss: the cache cannot be used ({why})"),
+            Lookup::NoEntry => f.write_str("the path entry does not exist"),
+            Lookup::Disabled => f.write_str("the cache is disabled"),
+            Lookup::Skipped => f.write_str("not read: rebuild requested"),
+        }
+    }
+}
+
+impl fmt::Display for Publish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Publish::Published => f.write_str("published"),
+            Publish::TooFresh { remaining } => write!(
+                f,
+                "not published: the path entry changed too recently (settles in {:.1} s)",
+                remaining.as_secs_f64()
+            ),
+            Publish::InFuture { ahead } => write!(
+                f,
+                "not published: the path entry has a timestamp {:.1} s in the future",
+                ahead.as_secs_f64()
+            ),
+            Publish::ChangedDuringScan => {
+                f.write_str("not published: the path entry changed during the scan")
+            }
+            Publish::ForeignOwned(why) => write!(f, "not published: {why}"),
+            Publish::Unwritable(why) => write!(f, "not published: {why}"),
+            Publish::Disabled => f.write_str("not published: the cache is disabled"),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.lookup.fmt(f)?;
+        if let Some(publish) = &self.publish {
+            write!(f, "; {publish}")?;
+        }
+        Ok(())
+    }
+}
