@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's test command: ./scripts/test.sh
+#
+# Stages run in order; each one fails the whole run. The conformance tests find
+# the pinned venv themselves (create it with: bash scripts/make-venv.sh target/test-venv).
+set -euo pipefail
+cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+fi
+
+echo "==> cargo test --all-targets" >&2
+cargo test --all-targets
+
+echo "==> cargo test --doc" >&2
+cargo test --doc
