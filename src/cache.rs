@@ -13,9 +13,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::cache_dir::{CacheDir, WriteRefusal};
-use crate::format::{self, Header, FORMAT_VERSION};
+use crate::fingerprint;
+use crate::format::{self, Header, FLAG_PROVISIONAL, FORMAT_VERSION};
 use crate::freshness::{now_ns, Key, Settledness, DEFAULT_SETTLE};
-use crate::index::Index;
+use crate::index::{Index, IndexData};
 use crate::outcome::{Lookup, Outcome, Publish};
 use crate::platform;
 use crate::query::Environment;
@@ -53,6 +54,9 @@ pub struct Status {
     pub settledness: Option<Settledness>,
     /// Why a publish would be refused by the directory, if it would be.
     pub write_refusal: Option<String>,
+    /// For a provisional file: how many metadata entries a reader stats to
+    /// verify it (plus one directory listing).
+    pub fingerprint_entries: Option<usize>,
 }
 
 /// The per-user index cache.
@@ -193,26 +197,66 @@ impl Cache {
             Lookup::Skipped
         } else {
             match read_index(&file, &absolute, &key) {
-                Ok(index) => {
-                    return Consulted {
-                        index: Index::from_parts(path_entry.to_path_buf(), index),
-                        outcome: Outcome {
-                            lookup: Lookup::Hit,
-                            publish: None,
-                        },
-                    }
-                }
+                Ok(trusted) => return self.hit(dir, path_entry, &absolute, key, &file, trusted),
                 Err(lookup) => lookup,
             }
         };
+        // Only an installer's rebuild may publish inside the settle window,
+        // and then only with a fingerprint taken before the scan, so that a
+        // change during the scan makes the fingerprint stale, never the index.
+        let fingerprint_before = match self.settledness(&key) {
+            Settledness::Settled => None,
+            _ if rebuild => fingerprint::take(&absolute),
+            _ => None,
+        };
         let index = crate::scan(path_entry);
-        let publish = self.publish(dir, &absolute, key, &index, &file);
+        let publish = self.publish(dir, &absolute, key, &index, &file, fingerprint_before);
         Consulted {
             index,
             outcome: Outcome {
                 lookup,
                 publish: Some(publish),
             },
+        }
+    }
+
+    fn settledness(&self, key: &Key) -> Settledness {
+        Settledness::of(key, now_ns(), self.settle)
+    }
+
+    /// A trusted file. A provisional one that has settled since is
+    /// republished as a normal file, so later readers skip verification.
+    fn hit(
+        &self,
+        dir: &CacheDir,
+        path_entry: &Path,
+        absolute: &Path,
+        key: Key,
+        file: &Path,
+        trusted: Trusted,
+    ) -> Consulted {
+        let (lookup, publish) = match trusted.verified_entries {
+            None => (Lookup::Hit, None),
+            Some(entries) => {
+                let promote = self.settledness(&key) == Settledness::Settled;
+                let publish = promote.then(|| {
+                    let header = Header {
+                        version: FORMAT_VERSION,
+                        flags: 0,
+                        written_at_ns: now_ns(),
+                        key,
+                    };
+                    match self.write(dir, file, &header, absolute, &[], &trusted.data) {
+                        Publish::Published => Publish::Promoted,
+                        refused => refused,
+                    }
+                });
+                (Lookup::HitVerified { entries }, publish)
+            }
+        };
+        Consulted {
+            index: Index::from_parts(path_entry.to_path_buf(), trusted.data),
+            outcome: Outcome { lookup, publish },
         }
     }
 
@@ -224,28 +268,59 @@ impl Cache {
         key_before: Key,
         index: &Index,
         file: &Path,
+        fingerprint_before: Option<(Vec<u8>, usize)>,
     ) -> Publish {
         match Key::observe(absolute) {
             Ok(after) if after == key_before => {}
             _ => return Publish::ChangedDuringScan,
         }
-        let now = now_ns();
-        match Settledness::of(&key_before, now, self.settle) {
-            Settledness::Settled => {}
-            Settledness::TooFresh { remaining } => return Publish::TooFresh { remaining },
-            Settledness::InFuture { ahead } => return Publish::InFuture { ahead },
+        let (flags, fingerprint, settles_in) =
+            match (self.settledness(&key_before), fingerprint_before) {
+                (Settledness::Settled, _) => (0, Vec::new(), None),
+                (unsettled, Some((before, _))) => {
+                    if fingerprint::take(absolute).is_none_or(|(after, _)| after != before) {
+                        return Publish::ChangedDuringScan;
+                    }
+                    let settles_in = match unsettled {
+                        Settledness::TooFresh { remaining } => Some(remaining),
+                        _ => None,
+                    };
+                    (FLAG_PROVISIONAL, before, settles_in)
+                }
+                (Settledness::TooFresh { remaining }, None) => {
+                    return Publish::TooFresh { remaining }
+                }
+                (Settledness::InFuture { ahead }, None) => return Publish::InFuture { ahead },
+            };
+        let header = Header {
+            version: FORMAT_VERSION,
+            flags,
+            written_at_ns: now_ns(),
+            key: key_before,
+        };
+        match self.write(dir, file, &header, absolute, &fingerprint, index.data()) {
+            Publish::Published if flags == FLAG_PROVISIONAL => {
+                Publish::PublishedProvisional { settles_in }
+            }
+            other => other,
         }
+    }
+
+    /// Encodes and atomically writes one cache file.
+    fn write(
+        &self,
+        dir: &CacheDir,
+        file: &Path,
+        header: &Header,
+        absolute: &Path,
+        fingerprint: &[u8],
+        data: &IndexData,
+    ) -> Publish {
         let versioned = match dir.prepare_for_writing() {
             Ok(versioned) => versioned,
             Err(refusal) => return publish_refused(refusal),
         };
-        let header = Header {
-            version: FORMAT_VERSION,
-            flags: 0,
-            written_at_ns: now,
-            key: key_before,
-        };
-        let bytes = format::encode(&header, &platform::path_bytes(absolute), &[], index.data());
+        let bytes = format::encode(header, &platform::path_bytes(absolute), fingerprint, data);
         match write_atomically(&versioned, file, &bytes) {
             Ok(()) => Publish::Published,
             Err(err) => Publish::Unwritable(err.to_string()),
@@ -263,8 +338,9 @@ impl Cache {
             lookup: Lookup::Disabled,
             header: None,
             counts: None,
-            settledness: key.map(|k| Settledness::of(&k, now_ns(), self.settle)),
+            settledness: key.map(|k| self.settledness(&k)),
             write_refusal: None,
+            fingerprint_entries: None,
         };
         let dir = match self.readable_dir() {
             Ok(dir) => dir,
@@ -283,12 +359,19 @@ impl Cache {
         if let Ok(bytes) = std::fs::read(&file) {
             if let Ok(parts) = format::split(&bytes) {
                 status.header = Some(parts.header.clone());
+                if parts.header.is_provisional() {
+                    status.fingerprint_entries = fingerprint::entry_count(parts.fingerprint);
+                }
                 if let Ok(data) = format::decode_payload(parts.payload) {
                     status.counts = Some((data.dist_count(), data.entry_point_count()));
                 }
             }
         }
         status.lookup = match read_index(&file, &absolute, &key) {
+            Ok(Trusted {
+                verified_entries: Some(entries),
+                ..
+            }) => Lookup::HitVerified { entries },
             Ok(_) => Lookup::Hit,
             Err(lookup) => lookup,
         };
@@ -323,8 +406,15 @@ pub(crate) fn absolute(path_entry: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// A cache file that passed every check.
+struct Trusted {
+    data: IndexData,
+    /// For a provisional file, how many entries its verification stat-ed.
+    verified_entries: Option<usize>,
+}
+
 /// Reads and fully verifies a cache file; any doubt is a miss.
-fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<crate::index::IndexData, Lookup> {
+fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<Trusted, Lookup> {
     let mut handle = match File::open(file) {
         Ok(handle) => handle,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
@@ -355,7 +445,20 @@ fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<crate::index::I
     if parts.header.key != *key {
         return Err(Lookup::Stale);
     }
-    format::decode_payload(parts.payload).map_err(|err| Lookup::Corrupt(err.to_string()))
+    let verified_entries = if parts.header.is_provisional() {
+        match fingerprint::take(absolute) {
+            Some((live, entries)) if live == parts.fingerprint => Some(entries),
+            _ => return Err(Lookup::FingerprintMismatch),
+        }
+    } else {
+        None
+    };
+    let data =
+        format::decode_payload(parts.payload).map_err(|err| Lookup::Corrupt(err.to_string()))?;
+    Ok(Trusted {
+        data,
+        verified_entries,
+    })
 }
 
 /// Writes `bytes` to a fresh, uniquely named file beside `file` and renames

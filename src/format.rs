@@ -94,7 +94,12 @@ pub(crate) fn encode(
     fingerprint: &[u8],
     data: &IndexData,
 ) -> Vec<u8> {
-    let payload = postcard::to_allocvec(data).expect("an index always serializes");
+    let payload = wincode::serialize(data).expect("an index always serializes");
+    frame(header, path, fingerprint, &payload)
+}
+
+/// Writes the header and sections around an already encoded payload.
+fn frame(header: &Header, path: &[u8], fingerprint: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(FIXED_LEN + path.len() + fingerprint.len() + payload.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&[0; 8]);
@@ -107,13 +112,13 @@ pub(crate) fn encode(
     out.extend_from_slice(&key.inode.to_le_bytes());
     out.extend_from_slice(&key.device.to_le_bytes());
     out.extend_from_slice(&key.size.to_le_bytes());
-    for part in [path, fingerprint, &payload] {
+    for part in [path, fingerprint, payload] {
         out.extend_from_slice(&(part.len() as u32).to_le_bytes());
     }
     debug_assert_eq!(out.len(), FIXED_LEN);
     out.extend_from_slice(path);
     out.extend_from_slice(fingerprint);
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     let sum = checksum(&out[CHECKSUM_END..]);
     out[8..CHECKSUM_END].copy_from_slice(&sum.to_le_bytes());
     out
@@ -227,10 +232,25 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
     })
 }
 
+/// Replaces the stored key of a cache file and fixes its checksum.
+///
+/// A test seam: it makes a provisional file claim the directory's new key,
+/// which simulates a change inside one clock tick that only the
+/// fingerprint can catch. Not meant for anything else.
+#[doc(hidden)]
+pub fn rewrite_key(bytes: &[u8], key: Key) -> Result<Vec<u8>, FormatError> {
+    let parts = split(bytes)?;
+    let header = Header {
+        key,
+        ..parts.header
+    };
+    Ok(frame(&header, parts.path, parts.fingerprint, parts.payload))
+}
+
 /// Decodes and validates the payload.
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<IndexData, FormatError> {
     let data: IndexData =
-        postcard::from_bytes(payload).map_err(|e| FormatError::Payload(e.to_string()))?;
+        wincode::deserialize_exact(payload).map_err(|e| FormatError::Payload(e.to_string()))?;
     data.validate().map_err(FormatError::Payload)?;
     Ok(data)
 }

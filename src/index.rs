@@ -9,17 +9,17 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use wincode::{SchemaRead, SchemaWrite};
 
 /// A byte range of the string arena.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub(crate) struct Span {
     start: u32,
     len: u32,
 }
 
 /// A range of a record table: `start..end`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub(crate) struct Rows {
     start: u32,
     end: u32,
@@ -32,7 +32,7 @@ impl Rows {
 }
 
 /// How a distribution's metadata is laid out on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
 pub enum Kind {
     /// A `*.dist-info` directory (wheels, modern installers).
     DistInfo,
@@ -71,7 +71,7 @@ impl fmt::Display for Kind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub(crate) struct DistRecord {
     kind: Kind,
     /// The metadata directory or file, relative to the path entry.
@@ -90,7 +90,7 @@ pub(crate) struct DistRecord {
     diagnostics: Rows,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub(crate) struct EntryPointRecord {
     group: Span,
     name: Span,
@@ -99,7 +99,7 @@ pub(crate) struct EntryPointRecord {
 
 /// The serialized part of an [`Index`]: everything except the path entry,
 /// which the cache file stores in its header.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub(crate) struct IndexData {
     strings: String,
     dists: Vec<DistRecord>,

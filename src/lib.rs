@@ -42,6 +42,7 @@ mod cache;
 mod cache_dir;
 mod entry_points;
 mod error;
+mod fingerprint;
 pub mod format;
 pub mod freshness;
 mod index;

@@ -8,6 +8,15 @@ use std::time::Duration;
 pub enum Lookup {
     /// The file matched the path entry's current key; nothing was scanned.
     Hit,
+    /// A provisional file matched the key and its fingerprint checked out
+    /// (one listing plus `entries` stats); nothing was parsed.
+    HitVerified {
+        /// How many metadata entries were stat-ed to verify it.
+        entries: usize,
+    },
+    /// A provisional file matched the key, but the directory's metadata
+    /// entries changed in a way the key cannot see.
+    FingerprintMismatch,
     /// There is no cache file for this path entry yet.
     NoFile,
     /// The file describes an earlier (or later) state of the path entry.
@@ -34,6 +43,16 @@ pub enum Lookup {
 pub enum Publish {
     /// A new file was renamed into place.
     Published,
+    /// The path entry is too fresh for a normal index, so a provisional one
+    /// was published (by `rebuild` only): readers verify its fingerprint
+    /// until it settles.
+    PublishedProvisional {
+        /// When it settles, or `None` for a timestamp in the future.
+        settles_in: Option<Duration>,
+    },
+    /// A provisional file was verified after settling and republished as a
+    /// normal one.
+    Promoted,
     /// The path entry changed less than the settle time ago.
     TooFresh {
         /// How long until it may be published.
@@ -67,7 +86,7 @@ pub struct Outcome {
 impl Outcome {
     /// Whether the answer came from the cache file without a scan.
     pub fn is_hit(&self) -> bool {
-        self.lookup == Lookup::Hit
+        matches!(self.lookup, Lookup::Hit | Lookup::HitVerified { .. })
     }
 }
 
@@ -76,6 +95,8 @@ impl Lookup {
     pub fn code(&self) -> &'static str {
         match self {
             Lookup::Hit => "hit",
+            Lookup::HitVerified { .. } => "hit-verified",
+            Lookup::FingerprintMismatch => "fingerprint-mismatch",
             Lookup::NoFile => "no-file",
             Lookup::Stale => "stale",
             Lookup::Corrupt(_) => "corrupt",
@@ -94,6 +115,8 @@ impl Publish {
     pub fn code(&self) -> &'static str {
         match self {
             Publish::Published => "published",
+            Publish::PublishedProvisional { .. } => "published-provisional",
+            Publish::Promoted => "promoted",
             Publish::TooFresh { .. } => "too-fresh",
             Publish::InFuture { .. } => "in-future",
             Publish::ChangedDuringScan => "changed-during-scan",
@@ -108,6 +131,13 @@ impl fmt::Display for Lookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Lookup::Hit => f.write_str("hit: the cache file matches the path entry"),
+            Lookup::HitVerified { entries } => write!(
+                f,
+                "hit: provisional file verified by listing the directory and {entries} stats"
+            ),
+            Lookup::FingerprintMismatch => f.write_str(
+                "miss: the provisional file's fingerprint no longer matches the directory",
+            ),
             Lookup::NoFile => f.write_str("miss: no cache file"),
             Lookup::Stale => f.write_str("miss: the path entry changed since the file was written"),
             Lookup::Corrupt(why) => write!(f, "miss: the cache file is corrupt ({why})"),
@@ -125,6 +155,15 @@ impl fmt::Display for Publish {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Publish::Published => f.write_str("published"),
+            Publish::PublishedProvisional { settles_in: Some(d) } => write!(
+                f,
+                "published provisionally: readers verify it until it settles in {:.1} s",
+                d.as_secs_f64()
+            ),
+            Publish::PublishedProvisional { settles_in: None } => f.write_str(
+                "published provisionally: the timestamp is in the future, so readers always verify it",
+            ),
+            Publish::Promoted => f.write_str("promoted: the verified provisional file was republished as settled"),
             Publish::TooFresh { remaining } => write!(
                 f,
                 "not published: the path entry changed too recently (settles in {:.1} s)",

@@ -45,7 +45,7 @@ pub fn sys_path(python: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -213,6 +213,7 @@ struct StatusJson<'a> {
     entry_points: Option<usize>,
     settledness: Option<SettlednessJson>,
     write_refusal: Option<&'a str>,
+    fingerprint_entries: Option<usize>,
 }
 
 pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Result<()> {
@@ -230,6 +231,7 @@ pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Re
                 entry_points: s.counts.map(|c| c.1),
                 settledness: s.settledness.as_ref().map(settledness_json),
                 write_refusal: s.write_refusal.as_deref(),
+                fingerprint_entries: s.fingerprint_entries,
             })
             .collect();
         return write_json(out, &rows);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
-use super::{is_missing, Child, Extent, Read, Source};
+use super::{is_missing, may_hold_metadata, Child, Extent, Read, Source};
 use crate::metadata::header_block_complete;
 
 /// How much to read at a time; most METADATA header blocks fit in one read.
@@ -109,16 +109,4 @@ impl Source for DirSource {
         let path = self.root.join(child);
         self.read_path(&path, extent, buf)
     }
-}
-
-/// Cheap pre-filter so that ordinary packages and modules cost nothing
-/// beyond the listing; the exact rules live in `discovery_order`.
-fn may_hold_metadata(name: &str) -> bool {
-    let low = name.as_bytes();
-    let ends_with_ci = |suffix: &[u8]| {
-        low.len() >= suffix.len() && low[low.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-    };
-    ends_with_ci(b".dist-info")
-        || ends_with_ci(b".egg-info")
-        || name.eq_ignore_ascii_case("egg-info")
 }

@@ -85,6 +85,17 @@ pub fn scan(path_entry: impl AsRef<Path>) -> Index {
     builder.finish(path_entry.to_path_buf())
 }
 
+/// Whether a child's name can make it a distribution: the cheap test that
+/// lets ordinary packages and modules cost nothing beyond the listing. The
+/// exact rules live in `discovery_order`.
+pub(crate) fn may_hold_metadata(name: &str) -> bool {
+    let ends_with = |suffix: &str| {
+        name.len() >= suffix.len()
+            && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    ends_with(".dist-info") || ends_with(".egg-info") || name.eq_ignore_ascii_case("egg-info")
+}
+
 /// Errors importlib treats as "nothing here" without complaint.
 fn is_missing(err: &io::Error) -> bool {
     use io::ErrorKind::*;
