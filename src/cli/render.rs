@@ -250,6 +250,12 @@ pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Re
                 "  contents:     {dists} distributions, {eps} entry points"
             )?;
         }
+        if let Some(entries) = s.fingerprint_entries {
+            writeln!(
+                out,
+                "  provisional:  readers verify it with one listing and {entries} stats until it settles"
+            )?;
+        }
         writeln!(
             out,
             "  path entry:   {}",
