@@ -8,12 +8,22 @@
 //! (`EPCACHE_DIR`, ...) assign to it. Given a file inside the cache, that
 //! file is read directly.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use epcache::format::{self, CacheFile};
 use epcache::freshness::{Key, Settledness};
 use epcache::Cache;
+
+/// `println!` that ends quietly when stdout is closed (`dump ... | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    };
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,7 +44,7 @@ fn run(target: &Path) -> Result<(), String> {
     let cache = Cache::from_env();
     let file = index_file_for(&cache, target)?;
     let bytes = std::fs::read(&file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    println!(
+    say!(
         "file:            {} ({} bytes)",
         file.display(),
         bytes.len()
@@ -63,17 +73,21 @@ fn index_file_for(cache: &Cache, target: &Path) -> Result<PathBuf, String> {
 
 fn print_header(file: &CacheFile) {
     let h = &file.header;
-    println!("format version:  {}", h.version);
-    println!("path entry:      {}", file.path_entry.display());
-    println!(
+    say!("format version:  {}", h.version);
+    say!("path entry:      {}", file.path_entry.display());
+    say!(
         "key:             mtime {} ns, ctime {} ns, inode {}, device {}, size {}",
-        h.key.mtime_ns, h.key.ctime_ns, h.key.inode, h.key.device, h.key.size
+        h.key.mtime_ns,
+        h.key.ctime_ns,
+        h.key.inode,
+        h.key.device,
+        h.key.size
     );
-    println!("written at:      {} ns since the epoch", h.written_at_ns);
-    println!("provisional:     {}", h.is_provisional());
-    println!("fingerprint:     {} bytes", file.fingerprint_len);
-    println!("payload:         {} bytes", file.payload_len);
-    println!(
+    say!("written at:      {} ns since the epoch", h.written_at_ns);
+    say!("provisional:     {}", h.is_provisional());
+    say!("fingerprint:     {} bytes", file.fingerprint_len);
+    say!("payload:         {} bytes", file.payload_len);
+    say!(
         "integrity:       {}",
         if file.checksum_ok {
             "checksum ok"
@@ -104,28 +118,28 @@ fn print_freshness(file: &CacheFile, settle: std::time::Duration) {
             }
         }
     };
-    println!("freshness:       {verdict}");
+    say!("freshness:       {verdict}");
 }
 
 fn print_index(file: &CacheFile) {
     let index = match &file.index {
         Ok(index) => index,
         Err(e) => {
-            println!("index:           does not decode: {e}");
+            say!("index:           does not decode: {e}");
             return;
         }
     };
-    println!(
+    say!(
         "index:           {} distributions, {} entry points",
         index.len(),
         index.entry_point_count()
     );
     for message in index.diagnostics() {
-        println!("  ! {message}");
+        say!("  ! {message}");
     }
     for dist in index.distributions() {
-        println!();
-        println!(
+        say!();
+        say!(
             "{} {} [{}] {}",
             dist.name().unwrap_or("<no name>"),
             dist.version().unwrap_or("<no version>"),
@@ -133,10 +147,10 @@ fn print_index(file: &CacheFile) {
             dist.metadata_name()
         );
         for ep in dist.entry_points() {
-            println!("    [{}] {} = {}", ep.group, ep.name, ep.value);
+            say!("    [{}] {} = {}", ep.group, ep.name, ep.value);
         }
         for message in dist.diagnostics() {
-            println!("    ! {message}");
+            say!("    ! {message}");
         }
     }
 }
