@@ -205,8 +205,7 @@ impl Cache {
         // and then only with a fingerprint taken before the scan, so that a
         // change during the scan makes the fingerprint stale, never the index.
         let fingerprint_before = match self.settledness(&key) {
-            Settledness::Settled => None,
-            _ if rebuild => fingerprint::take(&absolute),
+            Settledness::TooFresh { .. } if rebuild => fingerprint::take(&absolute),
             _ => None,
         };
         let index = crate::scan(path_entry);
@@ -274,23 +273,22 @@ impl Cache {
             Ok(after) if after == key_before => {}
             _ => return Publish::ChangedDuringScan,
         }
+        // A timestamp in the future never publishes, not even provisionally:
+        // it would never settle, and something is wrong with the clock or the
+        // tree that a person should see in `status`.
         let (flags, fingerprint, settles_in) =
             match (self.settledness(&key_before), fingerprint_before) {
-                (Settledness::Settled, _) => (0, Vec::new(), None),
-                (unsettled, Some((before, _))) => {
+                (Settledness::Settled, _) => (0, Vec::new(), Duration::ZERO),
+                (Settledness::TooFresh { remaining }, Some((before, _))) => {
                     if fingerprint::take(absolute).is_none_or(|(after, _)| after != before) {
                         return Publish::ChangedDuringScan;
                     }
-                    let settles_in = match unsettled {
-                        Settledness::TooFresh { remaining } => Some(remaining),
-                        _ => None,
-                    };
-                    (FLAG_PROVISIONAL, before, settles_in)
+                    (FLAG_PROVISIONAL, before, remaining)
                 }
                 (Settledness::TooFresh { remaining }, None) => {
                     return Publish::TooFresh { remaining }
                 }
-                (Settledness::InFuture { ahead }, None) => return Publish::InFuture { ahead },
+                (Settledness::InFuture { ahead }, _) => return Publish::InFuture { ahead },
             };
         let header = Header {
             version: FORMAT_VERSION,

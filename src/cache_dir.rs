@@ -124,7 +124,8 @@ impl CacheDir {
         if dir == self.root {
             // The tag only helps backup tools skip the cache; failing to
             // write it is no reason to stop.
-            let _ = std::fs::write(dir.join("CACHEDIR.TAG"), CACHEDIR_TAG);
+            let _ =
+                platform::write_private_file(&dir.join("CACHEDIR.TAG"), CACHEDIR_TAG.as_bytes());
         }
         Ok(())
     }

@@ -138,8 +138,57 @@ fn finish(pending: Option<Pending>, headers: &mut Headers) {
     if slot.is_none() {
         let kept = value.trim_end_matches(['\r', '\n']).len();
         value.truncate(kept);
-        *slot = Some(value);
+        *slot = Some(redent(value));
     }
+}
+
+/// importlib.metadata's `_adapters.Message` "corrects for RFC 822
+/// indentation" of every header value that spans several lines:
+/// `textwrap.dedent(' ' * 8 + value)`.
+fn redent(value: String) -> String {
+    if !value.contains('\n') {
+        return value;
+    }
+    dedent(&format!("        {value}"))
+}
+
+/// Python's `textwrap.dedent`: lines of only spaces and tabs become empty,
+/// then the longest run of leading spaces and tabs common to every other
+/// line is removed from each line.
+fn dedent(text: &str) -> String {
+    let is_blank = |line: &str| !line.is_empty() && line.bytes().all(|b| b == b' ' || b == b'\t');
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|line| if is_blank(line) { "" } else { line })
+        .collect();
+    fn indent(line: &str) -> &str {
+        let n = line
+            .bytes()
+            .take_while(|&b| b == b' ' || b == b'\t')
+            .count();
+        &line[..n]
+    }
+    let mut margin: Option<&str> = None;
+    for line in lines.iter().filter(|line| !line.is_empty()) {
+        let this = indent(line);
+        margin = Some(match margin {
+            None => this,
+            Some(m) => {
+                let common = m
+                    .bytes()
+                    .zip(this.bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                &m[..common]
+            }
+        });
+    }
+    let margin = margin.unwrap_or("");
+    lines
+        .iter()
+        .map(|line| line.strip_prefix(margin).unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -176,13 +225,33 @@ mod tests {
     }
 
     #[test]
-    fn keeps_continuation_lines_like_compat32() {
+    fn keeps_continuation_lines_like_compat32_then_redents() {
+        // compat32 gives "foo\n  bar"; importlib's redent dedents
+        // "        foo\n  bar" by the common two spaces.
         assert_eq!(
             parse(b"Name: foo\n  bar\nVersion: 1\n").0,
-            nv(Some("foo\n  bar"), Some("1"))
+            nv(Some("      foo\nbar"), Some("1"))
         );
         assert_eq!(parse(b"Name:\n").0, nv(Some(""), None));
-        assert_eq!(parse(b"Name: \n\tx\n").0, nv(Some("\n\tx"), None));
+        // "        \n\tx": the first line is blank, so only "\tx" counts.
+        assert_eq!(parse(b"Name: \n\tx\n").0, nv(Some("\nx"), None));
+        assert_eq!(
+            parse(b"Version: 1.0\n\t.post1\n").0,
+            nv(None, Some("        1.0\n\t.post1"))
+        );
+        assert_eq!(
+            parse(b"Version: 2.0\n        .post1\n \t\n").0,
+            nv(None, Some("2.0\n.post1\n"))
+        );
+    }
+
+    #[test]
+    fn dedent_matches_textwrap() {
+        assert_eq!(dedent("  a\n    b\n  c"), "a\n  b\nc");
+        assert_eq!(dedent("\ta\n  b"), "\ta\n  b");
+        assert_eq!(dedent("  a\n\t \n  b"), "a\n\nb");
+        assert_eq!(dedent("   \n  "), "\n");
+        assert_eq!(dedent("a"), "a");
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub enum Publish {
     /// was published (by `rebuild` only): readers verify its fingerprint
     /// until it settles.
     PublishedProvisional {
-        /// When it settles, or `None` for a timestamp in the future.
-        settles_in: Option<Duration>,
+        /// How long until it settles and the next verified consult promotes it.
+        settles_in: Duration,
     },
     /// A provisional file was verified after settling and republished as a
     /// normal one.
@@ -155,15 +155,14 @@ impl fmt::Display for Publish {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Publish::Published => f.write_str("published"),
-            Publish::PublishedProvisional { settles_in: Some(d) } => write!(
+            Publish::PublishedProvisional { settles_in } => write!(
                 f,
                 "published provisionally: readers verify it until it settles in {:.1} s",
-                d.as_secs_f64()
+                settles_in.as_secs_f64()
             ),
-            Publish::PublishedProvisional { settles_in: None } => f.write_str(
-                "published provisionally: the timestamp is in the future, so readers always verify it",
-            ),
-            Publish::Promoted => f.write_str("promoted: the verified provisional file was republished as settled"),
+            Publish::Promoted => {
+                f.write_str("promoted: the verified provisional file was republished as settled")
+            }
             Publish::TooFresh { remaining } => write!(
                 f,
                 "not published: the path entry changed too recently (settles in {:.1} s)",

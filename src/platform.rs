@@ -185,3 +185,17 @@ pub(crate) fn owned_by_root(meta: &Metadata) -> bool {
         false
     }
 }
+
+/// Creates (or truncates) a file readable only by its owner and writes
+/// `bytes` to it.
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}

@@ -67,8 +67,9 @@ pub enum Command {
 pub struct Common {
     /// Path entries to read, in sys.path order. Default: the sys.path of
     /// the interpreter given by --python.
+    /// (`''` is the current directory, as on sys.path.)
     #[arg(value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    pub paths: Vec<std::ffi::OsString>,
     /// Interpreter whose sys.path is used when no PATH is given.
     #[arg(long, value_name = "EXE", default_value = "python3")]
     pub python: PathBuf,

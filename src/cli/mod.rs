@@ -122,7 +122,9 @@ fn run(args: Args) -> Result<(), CliError> {
 /// The path entries to work on: the ones given, or the interpreter's.
 fn path_entries(common: &Common) -> Result<Vec<PathBuf>, CliError> {
     if !common.paths.is_empty() {
-        return Ok(common.paths.clone());
+        // OsString rather than PathBuf: clap refuses an empty PathBuf, and
+        // `''` is a real sys.path entry (the current directory).
+        return Ok(common.paths.iter().map(PathBuf::from).collect());
     }
     Ok(epcache::python::sys_path(&common.python)?)
 }

@@ -54,6 +54,13 @@ trait Source {
 
     /// Reads the child itself, for single-file metadata.
     fn read_child(&mut self, child: &str, extent: Extent, buf: &mut Vec<u8>) -> Read;
+
+    /// Whether importlib's `str(dist._path)` of a directory child ends in
+    /// `/` (it does for `zipfile.Path`), which hides the directory's name
+    /// from `_normalized_name`.
+    fn dir_paths_end_in_slash(&self) -> bool {
+        false
+    }
 }
 
 /// Scans one `sys.path` entry.
@@ -118,7 +125,7 @@ fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBu
     let mut buf = Vec::with_capacity(8 * 1024);
     for candidate in discovery_order(children, path_entry) {
         let facts = read_distribution(source, &candidate, &mut buf);
-        let unique_from_stem = unique_key_from_stem(&candidate);
+        let unique_from_stem = unique_key_from_stem(&candidate, source.dir_paths_end_in_slash());
         builder.push(
             candidate.kind,
             &candidate.child.name,
@@ -192,13 +199,25 @@ fn python_basename(path_entry: &Path) -> String {
 
 /// `PathDistribution._normalized_name`'s fast path: the name part of the
 /// metadata file name, when its extension is exactly (case-sensitively)
-/// `.dist-info` or `.egg-info`. `None` means "use the metadata Name".
-fn unique_key_from_stem(candidate: &Candidate) -> Option<String> {
-    if candidate.kind == Kind::Egg {
+/// `.dist-info` or `.egg-info` and that name part is not empty. `None`
+/// means "use the metadata Name".
+///
+/// importlib takes the file name from `os.path.basename(str(dist._path))`;
+/// for a directory inside a zip that string ends in `/`, so the basename
+/// is empty and the metadata Name is always used there.
+fn unique_key_from_stem(candidate: &Candidate, dir_paths_end_in_slash: bool) -> Option<String> {
+    if candidate.kind == Kind::Egg || (dir_paths_end_in_slash && candidate.child.is_dir) {
         return None;
     }
     let (stem, ext) = py_splitext(&candidate.child.name);
-    matches!(ext, ".dist-info" | ".egg-info").then(|| normalize_name(before_first(stem, '-')))
+    if !matches!(ext, ".dist-info" | ".egg-info") {
+        return None;
+    }
+    // `normalize(name) or super()._normalized_name`: an empty name part
+    // falls back to the metadata Name.
+    Some(before_first(stem, '-'))
+        .filter(|name| !name.is_empty())
+        .map(normalize_name)
 }
 
 /// Reads name, version and entry points of one distribution, in the order
@@ -322,11 +341,14 @@ mod tests {
     #[test]
     fn unique_key_uses_the_case_sensitive_extension() {
         let key = |name: &str, kind| {
-            unique_key_from_stem(&Candidate {
-                child: child(name, true),
-                kind,
-                lookup_key: String::new(),
-            })
+            unique_key_from_stem(
+                &Candidate {
+                    child: child(name, true),
+                    kind,
+                    lookup_key: String::new(),
+                },
+                false,
+            )
         };
         assert_eq!(
             key("Foo.Bar-1.0.dist-info", Kind::DistInfo).as_deref(),
@@ -338,5 +360,20 @@ mod tests {
             Some("face")
         );
         assert_eq!(key("EGG-INFO", Kind::Egg), None);
+        assert_eq!(key("-1.0.dist-info", Kind::DistInfo), None);
+    }
+
+    #[test]
+    fn zip_directories_have_no_unique_key_from_their_name() {
+        let candidate = |name: &str, is_dir, kind| Candidate {
+            child: child(name, is_dir),
+            kind,
+            lookup_key: String::new(),
+        };
+        let dir = candidate("abc-1.0.dist-info", true, Kind::DistInfo);
+        assert_eq!(unique_key_from_stem(&dir, true), None);
+        assert_eq!(unique_key_from_stem(&dir, false).as_deref(), Some("abc"));
+        let file = candidate("abc-1.0.egg-info", false, Kind::EggInfoFile);
+        assert_eq!(unique_key_from_stem(&file, true).as_deref(), Some("abc"));
     }
 }

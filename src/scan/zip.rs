@@ -76,6 +76,11 @@ impl Source for ZipSource {
         }
     }
 
+    /// `str(zipfile.Path)` of a directory ends in `/`.
+    fn dir_paths_end_in_slash(&self) -> bool {
+        true
+    }
+
     /// `zipfile.Path.joinpath('')` names a directory, so importlib never
     /// reads single-file metadata out of a zip.
     fn read_child(&mut self, _child: &str, _extent: Extent, buf: &mut Vec<u8>) -> Read {
