@@ -16,3 +16,6 @@ cargo test --all-targets
 
 echo "==> cargo test --doc" >&2
 cargo test --doc
+
+echo "==> Python front: pip install . into a fresh venv, then pytest tests/python" >&2
+bash scripts/test-python.sh

@@ -303,6 +303,19 @@ impl<'a> Distribution<'a> {
         &self.index.path_entry
     }
 
+    /// The index this distribution belongs to.
+    pub fn index(&self) -> &'a Index {
+        self.index
+    }
+
+    /// This distribution's place in [`Index::distributions`] order, from 0.
+    pub fn position(&self) -> usize {
+        // `record` is an element of `dists`, so the address difference is a
+        // whole number of records.
+        let base = self.data().dists.as_ptr() as usize;
+        (self.record as *const DistRecord as usize - base) / std::mem::size_of::<DistRecord>()
+    }
+
     /// The name of the metadata directory or file inside the path entry.
     pub fn metadata_name(&self) -> &'a str {
         self.data().str(self.record.child)
@@ -530,6 +543,8 @@ mod tests {
         );
         assert_eq!(foo.diagnostics().collect::<Vec<_>>(), ["line 3 has no '='"]);
         assert_eq!(dists[1].name(), None);
+        assert_eq!((dists[0].position(), dists[1].position()), (0, 1));
+        assert!(std::ptr::eq(dists[1].index(), &index));
         assert!(!dists[1].has_metadata());
         assert_eq!(index.entry_point_count(), 2);
     }

@@ -38,6 +38,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "python")]
+mod bindings;
 mod cache;
 mod cache_dir;
 mod entry_points;

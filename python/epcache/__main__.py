@@ -1,0 +1,128 @@
+"""``python -m epcache enable|disable|rebuild|status``.
+
+enable   write epcache-startup.pth into this environment's site-packages,
+         so every interpreter start calls epcache.install(); then rebuild
+disable  remove that file
+rebuild  rebuild the index of every sys.path entry of this interpreter
+         (or of the PATHs given): the line an installer runs after it
+         changed site-packages
+status   show, per sys.path entry, what the cache holds
+"""
+
+import argparse
+import json
+import os
+import sys
+import sysconfig
+
+PTH_NAME = "epcache-startup.pth"
+# One line: site.py executes lines that start with "import". The try keeps
+# an interpreter quiet if epcache is later removed without `disable`.
+PTH_LINE = 'import sys; exec("try:\\n import epcache._startup\\nexcept Exception:\\n pass")\n'
+
+
+def site_packages():
+    """The current environment's site-packages (sysconfig's purelib)."""
+    return sysconfig.get_paths()["purelib"]
+
+
+def default_paths():
+    """This interpreter's sys.path, less the current directory that
+    ``python -m`` puts first (a program's own first entry is its script's
+    directory, which is not this one)."""
+    paths = list(sys.path)
+    if paths and not getattr(sys.flags, "safe_path", False):
+        first = paths[0]
+        try:
+            if os.path.abspath(first or os.curdir) == os.getcwd():
+                paths = paths[1:]
+        except OSError:
+            pass
+    return paths
+
+
+def enable(args):
+    directory = args.site_packages or site_packages()
+    target = os.path.join(directory, PTH_NAME)
+    temp = target + ".tmp"
+    with open(temp, "w", encoding="utf-8") as out:
+        out.write(PTH_LINE)
+    os.replace(temp, target)
+    print(f"enabled: {target}")
+    if not args.no_rebuild:
+        # Writing the file changed site-packages; index it again right away.
+        return rebuild(argparse.Namespace(paths=[], json=False, quiet=True))
+    return 0
+
+
+def disable(args):
+    directory = args.site_packages or site_packages()
+    target = os.path.join(directory, PTH_NAME)
+    try:
+        os.remove(target)
+    except FileNotFoundError:
+        print(f"not enabled: no {target}")
+        return 0
+    print(f"disabled: removed {target}")
+    return 0
+
+
+def rebuild(args):
+    import epcache
+
+    results = epcache.rebuild(args.paths or default_paths())
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        if args.quiet and r["lookup"] == "no-entry":
+            continue
+        publish = r["publish"] or r["lookup"]
+        print(f"{publish:<22} {r['distributions']:>5} dists  {r['path'] or repr(r['path'])}")
+        if not args.quiet and r["publish"] not in ("published", "published-provisional", None):
+            print(f"{'':<22} {r['text']}")
+    return 0
+
+
+def status(args):
+    import epcache
+
+    results = epcache.status(args.paths or default_paths())
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        dists = "" if r["distributions"] is None else f"{r['distributions']} dists"
+        print(f"{r['lookup']:<22} {dists:>11}  {r['path'] or repr(r['path'])}")
+        if r["lookup"] not in ("hit", "no-entry"):
+            print(f"{'':<22} {r['text']}")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m epcache",
+        description="Make importlib.metadata answer from epcache's index cache.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("enable", help="install epcache into every interpreter start of this environment")
+    p.add_argument("--site-packages", metavar="DIR", help="where to write the .pth file (default: this environment's)")
+    p.add_argument("--no-rebuild", action="store_true", help="do not rebuild the indexes afterwards")
+    p.set_defaults(func=enable)
+    p = sub.add_parser("disable", help="remove the .pth file that enable wrote")
+    p.add_argument("--site-packages", metavar="DIR")
+    p.set_defaults(func=disable)
+    for name, func, text in (
+        ("rebuild", rebuild, "rebuild the indexes of this interpreter's sys.path"),
+        ("status", status, "show what the cache holds for this interpreter's sys.path"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("paths", nargs="*", metavar="PATH", help="path entries (default: sys.path)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=func, quiet=False)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+//! The native half of the Python package: the extension module
+//! `epcache._epcache`, compiled only with the `python` cargo feature and
+//! built by maturin (see `pyproject.toml`).
+//!
+//! It does as little as it can in Python objects. [`snapshot`] consults the
+//! cache for the `sys.path` entries in effect at the call and returns a
+//! [`Snapshot`]; the Python side then asks it for exactly what a query needs
+//! (one group's entry points, one distribution), as plain tuples of `str`.
+//!
+//! # The per-process memo
+//!
+//! The last snapshot is kept. A call with the same path entries stats every
+//! entry (the same freshness check a consult makes) and returns the *same*
+//! `Snapshot` object when every key is unchanged, so the Python side can
+//! keep the objects it built for it. The memo is used only where the cache
+//! itself would trust its file without further checks: every entry's
+//! consult was a plain hit or a normal publish (or the entry does not
+//! exist), its key is settled, and it did not change during the consult.
+//! A disabled or unusable cache, a provisional file that needs verifying,
+//! or a too-fresh directory means a full consult at every call.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::cache::absolute;
+use crate::freshness::{now_ns, Key, Settledness};
+use crate::{Cache, Distribution, Environment, Lookup, Outcome, Publish, Selection};
+
+/// `(name, version, unique_key, entry position, metadata name, kind)`.
+type DistTuple<'a> = (
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    usize,
+    &'a str,
+    &'static str,
+);
+
+/// `(path, lookup code, publish code or None, text, distributions)`.
+type RebuildTuple = (OsString, &'static str, Option<&'static str>, String, usize);
+
+/// What the module counts, for `epcache.stats()` and the tests.
+#[derive(Default, Clone, Copy)]
+struct Counters {
+    /// Calls to `snapshot`.
+    snapshots: u64,
+    /// Calls answered by the memo after stat-ing every entry.
+    memo_reuses: u64,
+    /// Path entries consulted through the cache.
+    consults: u64,
+    /// Consults answered from a cache file (plain or verified hit).
+    hits: u64,
+    /// Consults that scanned the path entry.
+    scans: u64,
+}
+
+struct Memo {
+    given: Vec<PathBuf>,
+    absolute: Vec<PathBuf>,
+    keys: Vec<Option<Key>>,
+    snapshot: Py<Snapshot>,
+}
+
+struct State {
+    cache: Cache,
+    memo: Option<Memo>,
+    counters: Counters,
+}
+
+impl State {
+    fn from_env() -> State {
+        State {
+            cache: Cache::from_env(),
+            memo: None,
+            counters: Counters::default(),
+        }
+    }
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// Runs `f` on the module state, creating it from the environment on first
+/// use. The GIL stays held throughout, so no other thread can be waiting
+/// for the GIL while holding this lock.
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut guard = STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(guard.get_or_insert_with(State::from_env))
+}
+
+/// The path entries of a Python sequence. Only `str` items are accepted:
+/// importlib.metadata itself fails on others, so the caller falls back.
+fn path_entries(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
+    let mut entries = Vec::new();
+    for item in paths.try_iter()? {
+        let item = item?;
+        if !item.is_instance_of::<PyString>() {
+            return Err(PyTypeError::new_err(
+                "epcache handles only str path entries",
+            ));
+        }
+        entries.push(item.extract::<PathBuf>()?);
+    }
+    Ok(entries)
+}
+
+
+/// Whether an entry's consult may be remembered under `before`.
+fn memoizable(
+    outcome: &Outcome,
+    before: Option<&Key>,
+    after: Option<&Key>,
+    settle: Duration,
+) -> bool {
+    if before != after {
+        return false;
+    }
+    match before {
+        None => outcome.lookup == Lookup::NoEntry,
+        Some(key) => {
+            let trusted =
+                outcome.lookup == Lookup::Hit || outcome.publish == Some(Publish::Published);
+            trusted && Settledness::of(key, now_ns(), settle) == Settledness::Settled
+        }
+    }
+}
+
+/// The combined indexes of one `sys.path`, as of one call.
+#[pyclass(frozen, module = "epcache._epcache")]
+struct Snapshot {
+    env: Environment,
+    outcomes: Vec<Outcome>,
+    /// The global number of the first distribution of each path entry.
+    offsets: Vec<usize>,
+    memoized: bool,
+}
+
+impl Snapshot {
+    fn new(env: Environment, outcomes: Vec<Outcome>, memoized: bool) -> Snapshot {
+        let mut offsets = Vec::with_capacity(env.indexes().len());
+        let mut total = 0;
+        for index in env.indexes() {
+            offsets.push(total);
+            total += index.len();
+        }
+        Snapshot {
+            env,
+            outcomes,
+            offsets,
+            memoized,
+        }
+    }
+
+    fn entry_position(&self, dist: &Distribution<'_>) -> usize {
+        let index = dist.index();
+        self.env
+            .indexes()
+            .iter()
+            .position(|candidate| std::ptr::eq(candidate, index))
+            .expect("a distribution belongs to one of the snapshot's indexes")
+    }
+
+    /// The global number of a distribution: its place in `distributions()`.
+    fn number(&self, dist: &Distribution<'_>) -> usize {
+        self.offsets[self.entry_position(dist)] + dist.position()
+    }
+
+    fn get(&self, number: usize) -> Option<(usize, Distribution<'_>)> {
+        let entry = self
+            .offsets
+            .partition_point(|&o| o <= number)
+            .checked_sub(1)?;
+        let dist = self.env.indexes()[entry]
+            .distributions()
+            .nth(number - self.offsets[entry])?;
+        Some((entry, dist))
+    }
+
+    fn get_or_raise(&self, number: usize) -> PyResult<(usize, Distribution<'_>)> {
+        self.get(number)
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err(number))
+    }
+}
+
+fn dist_tuple<'a>(entry: usize, dist: &Distribution<'a>) -> DistTuple<'a> {
+    (
+        dist.name(),
+        dist.version(),
+        dist.unique_key(),
+        entry,
+        dist.metadata_name(),
+        dist.kind().as_str(),
+    )
+}
+
+#[pymethods]
+impl Snapshot {
+    /// Whether the per-process memo may reuse this snapshot.
+    #[getter]
+    fn memoized(&self) -> bool {
+        self.memoized
+    }
+
+    /// The path entries, as given.
+    fn path_entries(&self) -> Vec<&OsStr> {
+        self.env
+            .indexes()
+            .iter()
+            .map(|i| i.path_entry().as_os_str())
+            .collect()
+    }
+
+    /// Per path entry: `(path, lookup code, publish code or None, text)`.
+    fn outcomes(&self) -> Vec<(&OsStr, &'static str, Option<&'static str>, String)> {
+        self.env
+            .indexes()
+            .iter()
+            .zip(&self.outcomes)
+            .map(|(index, o)| {
+                (
+                    index.path_entry().as_os_str(),
+                    o.lookup.code(),
+                    o.publish.as_ref().map(Publish::code),
+                    o.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// How many path entries were answered from a cache file.
+    fn hit_count(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.is_hit()).count()
+    }
+
+    fn __len__(&self) -> usize {
+        self.env.indexes().iter().map(|i| i.len()).sum()
+    }
+
+    /// Every distribution in `distributions()` order, as
+    /// `(name, version, unique_key, entry, metadata_name, kind)`.
+    fn dists(&self) -> Vec<DistTuple<'_>> {
+        self.env
+            .indexes()
+            .iter()
+            .enumerate()
+            .flat_map(|(entry, index)| index.distributions().map(move |d| dist_tuple(entry, &d)))
+            .collect()
+    }
+
+    /// One distribution by its number, as in `dists()`.
+    fn dist(&self, number: usize) -> PyResult<DistTuple<'_>> {
+        let (entry, dist) = self.get_or_raise(number)?;
+        Ok(dist_tuple(entry, &dist))
+    }
+
+    /// The numbers of the distributions `entry_points()` reads: the first
+    /// per de-duplication key.
+    fn unique(&self) -> Vec<usize> {
+        self.env
+            .unique_distributions()
+            .map(|d| self.number(&d))
+            .collect()
+    }
+
+    /// Entry points like `entry_points(group=, name=)`, as
+    /// `(name, value, group, distribution number)`. Only the selected ones
+    /// cross into Python.
+    #[pyo3(signature = (group=None, name=None))]
+    fn entry_points<'py>(
+        &self,
+        py: Python<'py>,
+        group: Option<String>,
+        name: Option<String>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let selection = Selection { group, name };
+        let out = PyList::empty(py);
+        // One `str` object per group name, shared by its entry points.
+        let mut groups: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
+        // `Environment::entry_points`, spelled out so that the results
+        // borrow from the snapshot only, not from `selection`.
+        for dist in self.env.unique_distributions() {
+            let mut eps = dist
+                .entry_points()
+                .filter(|ep| selection.matches(ep))
+                .peekable();
+            if eps.peek().is_none() {
+                continue;
+            }
+            let number = self.number(&dist).into_pyobject(py)?.into_any();
+            for ep in eps {
+                let group = groups
+                    .entry(ep.group)
+                    .or_insert_with(|| PyString::new(py, ep.group))
+                    .clone()
+                    .into_any();
+                let item = PyTuple::new(
+                    py,
+                    [
+                        PyString::new(py, ep.name).into_any(),
+                        PyString::new(py, ep.value).into_any(),
+                        group,
+                        number.clone(),
+                    ],
+                )?;
+                out.append(item)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Several distributions by number, as in `dists()`.
+    fn dists_for(&self, numbers: Vec<usize>) -> PyResult<Vec<DistTuple<'_>>> {
+        numbers
+            .into_iter()
+            .map(|number| {
+                let (entry, dist) = self.get_or_raise(number)?;
+                Ok(dist_tuple(entry, &dist))
+            })
+            .collect()
+    }
+
+    /// One distribution's entry points in file order, as
+    /// `(name, value, group)`.
+    fn dist_entry_points(&self, number: usize) -> PyResult<Vec<(&str, &str, &str)>> {
+        let (_, dist) = self.get_or_raise(number)?;
+        Ok(dist
+            .entry_points()
+            .map(|ep| (ep.name, ep.value, ep.group))
+            .collect())
+    }
+
+    /// What could not be read for one distribution.
+    fn dist_diagnostics(&self, number: usize) -> PyResult<Vec<&str>> {
+        let (_, dist) = self.get_or_raise(number)?;
+        Ok(dist.diagnostics().collect())
+    }
+
+    /// The number of the distribution `distribution(name)` returns.
+    fn find(&self, name: &str) -> Option<usize> {
+        self.env.distribution(name).map(|d| self.number(&d))
+    }
+}
+
+/// Consults the cache for `paths` (normally `sys.path`, as it is now).
+#[pyfunction]
+fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> {
+    let given = path_entries(paths)?;
+    let absolute: Vec<PathBuf> = given.iter().map(|p| absolute(p)).collect();
+    let keys: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
+    with_state(|state| {
+        state.counters.snapshots += 1;
+        if let Some(memo) = &state.memo {
+            if memo.given == given && memo.absolute == absolute && memo.keys == keys {
+                state.counters.memo_reuses += 1;
+                return Ok(memo.snapshot.clone_ref(py));
+            }
+        }
+        let (env, outcomes) = state.cache.consult_all(&given);
+        let after: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
+        let settle = state.cache.settle();
+        let memoized = outcomes
+            .iter()
+            .zip(keys.iter().zip(&after))
+            .all(|(o, (before, after))| memoizable(o, before.as_ref(), after.as_ref(), settle));
+        for outcome in &outcomes {
+            state.counters.consults += 1;
+            if outcome.is_hit() {
+                state.counters.hits += 1;
+            } else if outcome.lookup != Lookup::NoEntry {
+                state.counters.scans += 1;
+            }
+        }
+        let snapshot = Py::new(py, Snapshot::new(env, outcomes, memoized))?;
+        state.memo = memoized.then(|| Memo {
+            given,
+            absolute,
+            keys,
+            snapshot: snapshot.clone_ref(py),
+        });
+        Ok(snapshot)
+    })
+}
+
+/// Rebuilds the index of each path entry; returns
+/// `(path, lookup code, publish code or None, text, distributions)`.
+#[pyfunction]
+fn rebuild(paths: &Bound<'_, PyAny>) -> PyResult<Vec<RebuildTuple>> {
+    let given = path_entries(paths)?;
+    Ok(with_state(|state| {
+        state.memo = None;
+        given
+            .into_iter()
+            .map(|path| {
+                let consulted = state.cache.rebuild(&path);
+                let o = consulted.outcome;
+                (
+                    path.into_os_string(),
+                    o.lookup.code(),
+                    o.publish.as_ref().map(Publish::code),
+                    o.to_string(),
+                    consulted.index.len(),
+                )
+            })
+            .collect()
+    }))
+}
+
+/// Reports on each path entry without scanning or writing: a list of dicts.
+#[pyfunction]
+fn status<'py>(py: Python<'py>, paths: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let given = path_entries(paths)?;
+    let statuses: Vec<_> =
+        with_state(|state| given.iter().map(|p| state.cache.status(p)).collect());
+    statuses
+        .into_iter()
+        .map(|s| {
+            let d = PyDict::new(py);
+            d.set_item("path", s.path_entry.as_os_str())?;
+            d.set_item("index_file", s.index_file.as_deref().map(Path::as_os_str))?;
+            d.set_item("lookup", s.lookup.code())?;
+            d.set_item(
+                "hit",
+                Outcome {
+                    lookup: s.lookup.clone(),
+                    publish: None,
+                }
+                .is_hit(),
+            )?;
+            d.set_item("text", s.lookup.to_string())?;
+            d.set_item("distributions", s.counts.map(|c| c.0))?;
+            d.set_item("entry_points", s.counts.map(|c| c.1))?;
+            let settled = s.settledness.map(|st| match st {
+                Settledness::Settled => "settled".to_owned(),
+                Settledness::TooFresh { remaining } => {
+                    format!("settles in {:.1} s", remaining.as_secs_f64())
+                }
+                Settledness::InFuture { ahead } => {
+                    format!("{:.1} s in the future", ahead.as_secs_f64())
+                }
+            });
+            d.set_item("settledness", settled)?;
+            d.set_item("write_refusal", s.write_refusal)?;
+            Ok(d)
+        })
+        .collect()
+}
+
+/// The cache directory in use, or `None` when the cache is disabled.
+#[pyfunction]
+fn cache_dir() -> Option<OsString> {
+    with_state(|state| state.cache.dir().map(|d| d.root().as_os_str().to_owned()))
+}
+
+/// The settle time in force, in seconds.
+#[pyfunction]
+fn settle_secs() -> f64 {
+    with_state(|state| state.cache.settle().as_secs_f64())
+}
+
+/// What this process's queries did so far.
+#[pyfunction]
+fn counters(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let c = with_state(|state| state.counters);
+    let d = PyDict::new(py);
+    d.set_item("snapshots", c.snapshots)?;
+    d.set_item("memo_reuses", c.memo_reuses)?;
+    d.set_item("consults", c.consults)?;
+    d.set_item("hits", c.hits)?;
+    d.set_item("scans", c.scans)?;
+    Ok(d)
+}
+
+/// Forgets the memo and reads `EPCACHE_DIR`, `EPCACHE_DISABLE` and
+/// `EPCACHE_SETTLE_SECS` again. Counters are kept.
+#[pyfunction]
+fn reset() {
+    with_state(|state| {
+        let counters = state.counters;
+        *state = State::from_env();
+        state.counters = counters;
+    })
+}
+
+/// epcache's native module: the cache, consulted from Python.
+#[pymodule]
+#[pyo3(name = "_epcache")]
+fn epcache_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Snapshot>()?;
+    m.add_function(wrap_pyfunction!(snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(rebuild, m)?)?;
+    m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(cache_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(settle_secs, m)?)?;
+    m.add_function(wrap_pyfunction!(counters, m)?)?;
+    m.add_function(wrap_pyfunction!(reset, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
