@@ -112,7 +112,6 @@ fn path_entries(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
     Ok(entries)
 }
 
-
 /// Whether an entry's consult may be remembered under `before`.
 fn memoizable(
     outcome: &Outcome,

@@ -206,40 +206,49 @@ impl IndexData {
     /// decoded index that passed the integrity check still cannot make an
     /// accessor panic.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let span_ok = |span: Span| {
-            let start = span.start as usize;
-            let end = start + span.len as usize;
-            self.strings.get(start..end).is_some()
-        };
+        let arena = self.strings.as_str();
+        let ok = |span: Span| span_in(arena, span);
+        let ok_opt = |span: Option<Span>| span.is_none_or(ok);
         let rows_ok = |rows: Rows, len: usize| rows.start <= rows.end && rows.end as usize <= len;
-        for (i, dist) in self.dists.iter().enumerate() {
-            let spans = [dist.child, dist.lookup_key]
-                .into_iter()
-                .chain(dist.name)
-                .chain(dist.version)
-                .chain(dist.normalized_name)
-                .chain(dist.unique_key);
-            if !spans.into_iter().all(span_ok) {
+        for (i, d) in self.dists.iter().enumerate() {
+            let strings_ok = ok(d.child)
+                && ok(d.lookup_key)
+                && ok_opt(d.name)
+                && ok_opt(d.version)
+                && ok_opt(d.normalized_name)
+                && ok_opt(d.unique_key);
+            if !strings_ok {
                 return Err(format!("distribution {i} has a string out of range"));
             }
-            if !rows_ok(dist.entry_points, self.entry_points.len())
-                || !rows_ok(dist.diagnostics, self.diagnostics.len())
+            if !rows_ok(d.entry_points, self.entry_points.len())
+                || !rows_ok(d.diagnostics, self.diagnostics.len())
             {
                 return Err(format!("distribution {i} has rows out of range"));
             }
         }
-        let ep_ok =
-            |ep: &EntryPointRecord| span_ok(ep.group) && span_ok(ep.name) && span_ok(ep.value);
-        if !self.entry_points.iter().all(ep_ok) {
+        if !self
+            .entry_points
+            .iter()
+            .all(|ep| ok(ep.group) && ok(ep.name) && ok(ep.value))
+        {
             return Err("an entry point has a string out of range".into());
         }
-        if !self.diagnostics.iter().copied().all(span_ok)
+        if !self.diagnostics.iter().all(|&span| ok(span))
             || !rows_ok(self.entry_diagnostics, self.diagnostics.len())
         {
             return Err("a diagnostic is out of range".into());
         }
         Ok(())
     }
+}
+
+/// Whether `span` lies inside `arena` and starts and ends on character
+/// boundaries, so that slicing with it cannot panic.
+#[inline]
+fn span_in(arena: &str, span: Span) -> bool {
+    let start = span.start as usize;
+    let end = start + span.len as usize;
+    end <= arena.len() && arena.is_char_boundary(start) && arena.is_char_boundary(end)
 }
 
 /// One distribution of an [`Index`].

@@ -16,6 +16,8 @@ pub(crate) struct Headers {
 struct RawLine<'a> {
     content: &'a [u8],
     terminated: bool,
+    /// Bytes the line occupies including its break (1 or 2 bytes, or none).
+    len_with_break: usize,
 }
 
 /// Splits on `\r\n`, `\r` and `\n`, the line breaks universal-newline
@@ -26,18 +28,24 @@ fn raw_lines(bytes: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
         if rest.is_empty() {
             return None;
         }
-        match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            None => Some(RawLine {
-                content: std::mem::take(&mut rest),
-                terminated: false,
-            }),
+        match memchr::memchr2(b'\n', b'\r', rest) {
+            None => {
+                let content = std::mem::take(&mut rest);
+                Some(RawLine {
+                    content,
+                    terminated: false,
+                    len_with_break: content.len(),
+                })
+            }
             Some(i) => {
                 let content = &rest[..i];
                 let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
-                rest = &rest[i + if crlf { 2 } else { 1 }..];
+                let len_with_break = i + if crlf { 2 } else { 1 };
+                rest = &rest[len_with_break..];
                 Some(RawLine {
                     content,
                     terminated: true,
+                    len_with_break,
                 })
             }
         }
@@ -56,22 +64,39 @@ fn looks_like_header(line: &[u8]) -> bool {
     line.get(name_len) == Some(&b':')
 }
 
-/// Whether `bytes` already holds the whole header block: some complete line
-/// ends it, or `at_eof` says no more text follows.
-pub(crate) fn header_block_complete(bytes: &[u8], at_eof: bool) -> bool {
-    if at_eof {
-        return true;
+/// The length of the header block at the start of `bytes`, once it is
+/// known: up to the first complete line that is not a header line, or all
+/// of it when `at_eof` says no more text follows. `None` means more bytes
+/// are needed to tell.
+pub(crate) fn header_block_len(bytes: &[u8], at_eof: bool) -> Option<usize> {
+    let mut offset = 0;
+    for line in raw_lines(bytes) {
+        // An unterminated last line may still grow; a line ending in a final
+        // `\r` is complete even if `\n` follows later.
+        if !line.terminated && !at_eof {
+            return None;
+        }
+        if !looks_like_header(line.content) {
+            return Some(offset);
+        }
+        offset += line.len_with_break;
     }
-    // A line ending in a final `\r` is complete even if `\n` follows later.
-    raw_lines(bytes)
-        .take_while(|line| line.terminated)
-        .any(|line| !looks_like_header(line.content))
+    at_eof.then_some(offset)
 }
 
-/// A header being collected, with its continuation lines.
-struct Pending {
-    name: String,
-    value: String,
+/// Which of the two wanted headers a line starts.
+#[derive(Clone, Copy)]
+enum Field {
+    Name,
+    Version,
+}
+
+/// A header being collected with its continuation lines. Headers other
+/// than the first `Name` and `Version` are only skipped over, so a scan
+/// allocates nothing for the dozens of `Classifier` lines of a METADATA.
+enum Pending {
+    Ignored,
+    Kept { field: Field, value: String },
 }
 
 /// Parses the header block at the start of `bytes`.
@@ -79,26 +104,43 @@ struct Pending {
 /// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
 /// would refuse the whole file); `label` names the file in that message.
 pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<String>) -> Headers {
+    // Validate once up front: the buffer may end mid-character (it holds
+    // the first chunk of the file), so only its valid prefix is used as
+    // text directly and lines past it are checked one by one.
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
+    };
     let mut headers = Headers::default();
     let mut pending: Option<Pending> = None;
+    let mut offset = 0;
     for (lineno, line) in raw_lines(bytes).enumerate() {
+        let start = offset;
+        offset += line.len_with_break;
         if !looks_like_header(line.content) {
             break;
         }
-        let Ok(text) = std::str::from_utf8(line.content) else {
-            diagnostics.push(format!(
-                "{label} line {}: not valid UTF-8, skipped",
-                lineno + 1
-            ));
-            continue;
+        let end = start + line.content.len();
+        let text = match valid.get(start..end) {
+            Some(text) => text,
+            None => match std::str::from_utf8(line.content) {
+                Ok(text) => text,
+                Err(_) => {
+                    diagnostics.push(format!(
+                        "{label} line {}: not valid UTF-8, skipped",
+                        lineno + 1
+                    ));
+                    continue;
+                }
+            },
         };
         let newline = if line.terminated { "\n" } else { "" };
         if text.starts_with([' ', '\t']) {
             // A continuation with no header before it is dropped, as the
             // email parser does.
-            if let Some(p) = pending.as_mut() {
-                p.value.push_str(text);
-                p.value.push_str(newline);
+            if let Some(Pending::Kept { value, .. }) = pending.as_mut() {
+                value.push_str(text);
+                value.push_str(newline);
             }
             continue;
         }
@@ -107,39 +149,38 @@ pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<Str
             // The mbox envelope line (or a misplaced one): never a header.
             continue;
         }
-        match text.find(':') {
-            Some(0) | None => continue,
-            Some(colon) => {
-                let mut value = text[colon + 1..].trim_start_matches([' ', '\t']).to_owned();
-                value.push_str(newline);
-                pending = Some(Pending {
-                    name: text[..colon].to_owned(),
-                    value,
-                });
-            }
-        }
+        let Some(colon) = text.find(':').filter(|&c| c > 0) else {
+            continue;
+        };
+        let name = &text[..colon];
+        let field = if name.eq_ignore_ascii_case("name") && headers.name.is_none() {
+            Field::Name
+        } else if name.eq_ignore_ascii_case("version") && headers.version.is_none() {
+            Field::Version
+        } else {
+            pending = Some(Pending::Ignored);
+            continue;
+        };
+        let mut value = text[colon + 1..].trim_start_matches([' ', '\t']).to_owned();
+        value.push_str(newline);
+        pending = Some(Pending::Kept { field, value });
     }
     finish(pending, &mut headers);
     headers
 }
 
-/// Stores a completed header if it is the first `Name` or `Version`.
+/// Stores a completed `Name` or `Version` header.
 fn finish(pending: Option<Pending>, headers: &mut Headers) {
-    let Some(Pending { name, mut value }) = pending else {
+    let Some(Pending::Kept { field, mut value }) = pending else {
         return;
     };
-    let slot = if name.eq_ignore_ascii_case("name") {
-        &mut headers.name
-    } else if name.eq_ignore_ascii_case("version") {
-        &mut headers.version
-    } else {
-        return;
+    let slot = match field {
+        Field::Name => &mut headers.name,
+        Field::Version => &mut headers.version,
     };
-    if slot.is_none() {
-        let kept = value.trim_end_matches(['\r', '\n']).len();
-        value.truncate(kept);
-        *slot = Some(redent(value));
-    }
+    let kept = value.trim_end_matches(['\r', '\n']).len();
+    value.truncate(kept);
+    *slot = Some(redent(value));
 }
 
 /// importlib.metadata's `_adapters.Message` "corrects for RFC 822
@@ -282,13 +323,16 @@ mod tests {
     }
 
     #[test]
-    fn completeness_needs_a_terminated_ending_line() {
-        assert!(!header_block_complete(b"Name: a\nVersion: 1\n", false));
-        assert!(header_block_complete(b"Name: a\n\n", false));
-        assert!(header_block_complete(b"Name: a\nbody\n", false));
-        assert!(!header_block_complete(b"Name: a\nbody", false));
-        assert!(!header_block_complete(b"Name: a\r", false));
-        assert!(header_block_complete(b"Name: a\r\r", false));
-        assert!(header_block_complete(b"Name: a", true));
+    fn block_length_needs_a_terminated_ending_line() {
+        assert_eq!(header_block_len(b"Name: a\nVersion: 1\n", false), None);
+        assert_eq!(header_block_len(b"Name: a\nVersion: 1\n", true), Some(19));
+        assert_eq!(header_block_len(b"Name: a\n\nbody", false), Some(8));
+        assert_eq!(header_block_len(b"Name: a\nbody\n", false), Some(8));
+        assert_eq!(header_block_len(b"Name: a\nbody", false), None);
+        assert_eq!(header_block_len(b"Name: a\nbody", true), Some(8));
+        assert_eq!(header_block_len(b"Name: a\r", false), None);
+        assert_eq!(header_block_len(b"Name: a\r\r", false), Some(8));
+        assert_eq!(header_block_len(b"Name: a", true), Some(7));
+        assert_eq!(header_block_len(b"", true), Some(0));
     }
 }

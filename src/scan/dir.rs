@@ -4,13 +4,28 @@ use std::fs::File;
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 
-use walkdir::WalkDir;
-
-use super::{is_missing, may_hold_metadata, Child, Extent, Read, Source};
-use crate::metadata::header_block_complete;
+use super::{
+    is_missing, may_hold_metadata, read_sequentially, Candidate, Child, DistFacts, Extent, Read,
+    Source,
+};
+use crate::metadata::header_block_len;
 
 /// How much to read at a time; most METADATA header blocks fit in one read.
-const CHUNK: usize = 8 * 1024;
+const CHUNK: usize = 4 * 1024;
+
+/// Below this many distributions a second thread costs more than it saves.
+const DISTS_PER_THREAD: usize = 48;
+
+/// At most this many reader threads: beyond it the kernel's directory and
+/// page-cache locks, not the CPUs, are the limit.
+const MAX_THREADS: usize = 4;
+
+/// How many threads to read `count` distributions with.
+fn reader_threads(count: usize) -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    cpus.min(MAX_THREADS).min(count / DISTS_PER_THREAD).max(1)
+}
 
 pub(super) struct DirSource {
     root: PathBuf,
@@ -39,8 +54,8 @@ impl DirSource {
     }
 }
 
-/// Reads all of `file`, or for [`Extent::Headers`] only until the header
-/// block is complete, without a `stat` for a size hint.
+/// Reads all of `file`, or for [`Extent::Headers`] just its header block,
+/// without a `stat` for a size hint.
 fn read_into(mut file: File, extent: Extent, buf: &mut Vec<u8>) -> io::Result<()> {
     loop {
         let filled = buf.len();
@@ -54,7 +69,15 @@ fn read_into(mut file: File, extent: Extent, buf: &mut Vec<u8>) -> io::Result<()
         let n = n.inspect_err(|_| buf.truncate(filled))?;
         buf.truncate(filled + n);
         let at_eof = n == 0;
-        if at_eof || (extent == Extent::Headers && header_block_complete(buf, false)) {
+        if extent == Extent::Headers {
+            // Keep exactly the header block, so that parsing and UTF-8
+            // checks never touch the long description behind it.
+            if let Some(len) = header_block_len(buf, at_eof) {
+                buf.truncate(len);
+                return Ok(());
+            }
+        }
+        if at_eof {
             return Ok(());
         }
     }
@@ -62,35 +85,41 @@ fn read_into(mut file: File, extent: Extent, buf: &mut Vec<u8>) -> io::Result<()
 
 impl Source for DirSource {
     fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child> {
+        // std's read_dir rather than walkdir: walkdir opens every child
+        // directory it yields, even at max_depth(1), which made listing a
+        // 400-distribution site-packages ten times slower (3.3 ms vs 0.35 ms).
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(err) if is_missing(&err) => return Vec::new(),
+            Err(err) => {
+                diagnostics.push(format!("cannot list the path entry: {err}"));
+                return Vec::new();
+            }
+        };
         let mut children = Vec::new();
-        let walk = WalkDir::new(&self.root)
-            .min_depth(1)
-            .max_depth(1)
-            .follow_links(false);
-        for entry in walk {
+        for entry in entries {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
-                    if !err.io_error().is_some_and(is_missing) {
-                        diagnostics.push(format!("cannot list the path entry: {err}"));
-                    }
+                    diagnostics.push(format!("cannot list the path entry: {err}"));
                     continue;
                 }
             };
-            let Some(name) = entry.file_name().to_str() else {
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str() else {
                 diagnostics.push(format!(
-                    "skipped a child whose name is not UTF-8: {:?}",
-                    entry.file_name()
+                    "skipped a child whose name is not UTF-8: {file_name:?}"
                 ));
                 continue;
             };
             if !may_hold_metadata(name) {
                 continue;
             }
-            let is_dir = if entry.file_type().is_symlink() {
-                entry.path().is_dir()
-            } else {
-                entry.file_type().is_dir()
+            // d_type from the listing; only symlinks (and file systems that
+            // do not report a type) cost a stat.
+            let is_dir = match entry.file_type() {
+                Ok(kind) if !kind.is_symlink() => kind.is_dir(),
+                _ => entry.path().is_dir(),
             };
             children.push(Child {
                 name: name.to_owned(),
@@ -98,6 +127,29 @@ impl Source for DirSource {
             });
         }
         children
+    }
+
+    /// Reads on several threads: the cold scan is a few thousand small
+    /// opens and reads, and the kernel serves them in parallel.
+    fn read_distributions(&mut self, candidates: &[Candidate]) -> Vec<DistFacts> {
+        let threads = reader_threads(candidates.len());
+        if threads < 2 {
+            return read_sequentially(self, candidates);
+        }
+        let chunk = candidates.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = candidates
+                .chunks(chunk)
+                .map(|part| {
+                    let mut source = DirSource::new(&self.root);
+                    scope.spawn(move || read_sequentially(&mut source, part))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| worker.join().expect("a scan thread panicked"))
+                .collect()
+        })
     }
 
     fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut Vec<u8>) -> Read {

@@ -55,6 +55,9 @@ trait Source {
     /// Reads the child itself, for single-file metadata.
     fn read_child(&mut self, child: &str, extent: Extent, buf: &mut Vec<u8>) -> Read;
 
+    /// Name, version and entry points of each candidate, in order.
+    fn read_distributions(&mut self, candidates: &[Candidate]) -> Vec<DistFacts>;
+
     /// Whether importlib's `str(dist._path)` of a directory child ends in
     /// `/` (it does for `zipfile.Path`), which hides the directory's name
     /// from `_normalized_name`.
@@ -122,10 +125,10 @@ fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBu
     for message in listing_diagnostics {
         builder.entry_diagnostic(message);
     }
-    let mut buf = Vec::with_capacity(8 * 1024);
-    for candidate in discovery_order(children, path_entry) {
-        let facts = read_distribution(source, &candidate, &mut buf);
-        let unique_from_stem = unique_key_from_stem(&candidate, source.dir_paths_end_in_slash());
+    let candidates = discovery_order(children, path_entry);
+    let all_facts = source.read_distributions(&candidates);
+    for (candidate, facts) in candidates.iter().zip(all_facts) {
+        let unique_from_stem = unique_key_from_stem(candidate, source.dir_paths_end_in_slash());
         builder.push(
             candidate.kind,
             &candidate.child.name,
@@ -134,6 +137,15 @@ fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBu
             facts,
         );
     }
+}
+
+/// Reads every candidate in order with one reusable buffer.
+fn read_sequentially(source: &mut dyn Source, candidates: &[Candidate]) -> Vec<DistFacts> {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    candidates
+        .iter()
+        .map(|candidate| read_distribution(source, candidate, &mut buf))
+        .collect()
 }
 
 /// importlib's `Lookup` files `*.dist-info` / `*.egg-info` children under

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ::zip::ZipArchive;
 
-use super::{Child, Extent, Read, Source};
+use super::{read_sequentially, Candidate, Child, DistFacts, Extent, Read, Source};
 
 pub(super) struct ZipSource {
     archive: ZipArchive<File>,
@@ -26,6 +26,11 @@ impl ZipSource {
 }
 
 impl Source for ZipSource {
+    /// One archive handle, one reader: zip members are read in order.
+    fn read_distributions(&mut self, candidates: &[Candidate]) -> Vec<DistFacts> {
+        read_sequentially(self, candidates)
+    }
+
     fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child> {
         let mut children: Vec<Child> = Vec::new();
         let mut seen = std::collections::HashSet::new();
