@@ -179,16 +179,14 @@ fn remove_file(path: &Path) -> Result<bool> {
 }
 
 /// Deletes a directory tree that others may be deleting too. Entries that
-/// vanish are fine; entries that keep appearing make it start over, and
-/// after a few attempts it fails rather than pretend it succeeded.
+/// vanish are fine; entries that keep appearing make it start over from
+/// the top, and after a few attempts it fails rather than pretend it
+/// succeeded.
 pub(crate) fn remove_tree(root: &Path) -> Result<()> {
     for _ in 0..DELETE_ATTEMPTS {
-        remove_contents(root)?;
-        match fs::remove_dir(root) {
-            Ok(()) => return Ok(()),
-            Err(err) if is_gone(&err) => return Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::DirectoryNotEmpty => continue,
-            Err(err) => return Err(Error::io("removing", root, err)),
+        match remove_tree_once(root)? {
+            Pass::Done => return Ok(()),
+            Pass::Retry => continue,
         }
     }
     Err(Error::io(
@@ -201,34 +199,56 @@ pub(crate) fn remove_tree(root: &Path) -> Result<()> {
     ))
 }
 
-fn remove_contents(dir: &Path) -> Result<()> {
-    let Some(entries) = read_dir_if_present(dir)? else {
-        return Ok(());
-    };
-    for entry in entries {
+enum Pass {
+    Done,
+    Retry,
+}
+
+/// One bottom-up pass: walkdir's contents-first order yields every entry
+/// before the directory that holds it, so each directory is empty when its
+/// turn comes, unless something new appeared in it meanwhile.
+fn remove_tree_once(root: &Path) -> Result<Pass> {
+    let walk = walkdir::WalkDir::new(root)
+        .contents_first(true)
+        .follow_links(false);
+    for entry in walk {
         let entry = match entry {
             Ok(entry) => entry,
-            Err(err) if is_gone(&err) => continue,
-            Err(err) => return Err(Error::io("listing", dir, err)),
+            Err(err) if err.io_error().is_some_and(is_gone) => continue,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                return Err(Error::io("listing", path, err.into()));
+            }
         };
         let path = entry.path();
-        let is_dir = match entry.file_type() {
-            Ok(t) => t.is_dir(),
-            Err(err) if is_gone(&err) => continue,
-            Err(err) => return Err(Error::io("stat", &path, err)),
-        };
-        if is_dir {
-            remove_tree(&path)?;
-        } else {
-            remove_file(&path)?;
+        if !entry.file_type().is_dir() {
+            remove_file(path)?;
+            continue;
+        }
+        match fs::remove_dir(path) {
+            Ok(()) => {}
+            Err(err) if is_gone(&err) => {}
+            Err(err) if err.kind() == io::ErrorKind::DirectoryNotEmpty => return Ok(Pass::Retry),
+            Err(err) => return Err(Error::io("removing", path, err)),
         }
     }
-    Ok(())
+    Ok(Pass::Done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_tree_removes_a_lone_file() {
+        // What `clear` renamed aside may be a file if someone replaced the
+        // directory with one; it goes like any entry.
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        remove_tree(&file).unwrap();
+        assert!(!file.exists());
+    }
 
     #[test]
     fn remove_tree_deletes_nested_trees_and_tolerates_absence() {
