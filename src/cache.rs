@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::cache_dir::{CacheDir, WriteRefusal};
@@ -65,7 +65,14 @@ pub struct Cache {
     dir: Option<CacheDir>,
     settle: Duration,
     readable: OnceLock<Result<(), WriteRefusal>>,
+    /// The buffer index files are read into, kept between consults so that
+    /// an interpreter consulting every sys.path entry allocates (and
+    /// page-faults) it once rather than once per entry.
+    scratch: Mutex<Vec<u8>>,
 }
+
+/// Larger read buffers are not kept between consults.
+const SCRATCH_KEEP: usize = 4 << 20;
 
 impl Cache {
     /// The cache as the environment configures it: `EPCACHE_DIR`,
@@ -96,6 +103,7 @@ impl Cache {
             dir,
             settle,
             readable: OnceLock::new(),
+            scratch: Mutex::new(Vec::new()),
         }
     }
 
@@ -196,7 +204,7 @@ impl Cache {
         let lookup = if rebuild {
             Lookup::Skipped
         } else {
-            match read_index(&file, &absolute, &key) {
+            match self.read_index(&file, &absolute, &key) {
                 Ok(trusted) => return self.hit(dir, path_entry, &absolute, key, &file, trusted),
                 Err(lookup) => lookup,
             }
@@ -217,6 +225,19 @@ impl Cache {
                 publish: Some(publish),
             },
         }
+    }
+
+    /// [`read_index`] with the shared read buffer, or a fresh one when
+    /// another thread is using it: readers never wait for each other.
+    fn read_index(&self, file: &Path, absolute: &Path, key: &Key) -> Result<Trusted, Lookup> {
+        let Ok(mut scratch) = self.scratch.try_lock() else {
+            return read_index(file, absolute, key, &mut Vec::new());
+        };
+        let result = read_index(file, absolute, key, &mut scratch);
+        if scratch.capacity() > SCRATCH_KEEP {
+            *scratch = Vec::new();
+        }
+        result
     }
 
     fn settledness(&self, key: &Key) -> Settledness {
@@ -365,7 +386,7 @@ impl Cache {
                 }
             }
         }
-        status.lookup = match read_index(&file, &absolute, &key) {
+        status.lookup = match self.read_index(&file, &absolute, &key) {
             Ok(Trusted {
                 verified_entries: Some(entries),
                 ..
@@ -412,7 +433,12 @@ struct Trusted {
 }
 
 /// Reads and fully verifies a cache file; any doubt is a miss.
-fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<Trusted, Lookup> {
+fn read_index(
+    file: &Path,
+    absolute: &Path,
+    key: &Key,
+    bytes: &mut Vec<u8>,
+) -> Result<Trusted, Lookup> {
     let mut handle = match File::open(file) {
         Ok(handle) => handle,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
@@ -429,11 +455,12 @@ fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<Trusted, Lookup
     if !platform::owned_by_current_user(&meta) {
         return Err(Lookup::NotOwned);
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    bytes.clear();
+    bytes.reserve(meta.len() as usize + 1);
     handle
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes)
         .map_err(|err| Lookup::Unusable(format!("reading {}: {err}", file.display())))?;
-    let parts = format::split(&bytes).map_err(|err| Lookup::Corrupt(err.to_string()))?;
+    let parts = format::split(bytes).map_err(|err| Lookup::Corrupt(err.to_string()))?;
     if !parts.checksum_ok {
         return Err(Lookup::Corrupt(format::FormatError::Checksum.to_string()));
     }

@@ -71,32 +71,17 @@ pub fn normalize_name(name: &str) -> String {
             in_separator_run = true;
         } else {
             in_separator_run = false;
-            out.extend(c.to_lowercase());
-        }
-    }
-    // Python lower-cases the whole string at once; only the final-sigma rule
-    // depends on context, and to_lowercase on the whole string applies it.
-    if out.contains('σ') || out.contains('ς') {
-        return normalize_name_slow(name);
-    }
-    out
-}
-
-fn normalize_name_slow(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_separator_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_separator_run {
-                out.push('-');
-            }
-            in_separator_run = true;
-        } else {
-            in_separator_run = false;
             out.push(c);
         }
     }
-    out.to_lowercase()
+    // Python lower-cases the whole string at once, which matters for the
+    // context-dependent final sigma; ASCII, the common case, needs no copy.
+    if out.is_ascii() {
+        out.make_ascii_lowercase();
+        out
+    } else {
+        out.to_lowercase()
+    }
 }
 
 /// importlib.metadata's `legacy_normalize`, used only for `.egg` lookups:
