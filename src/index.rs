@@ -207,7 +207,10 @@ impl IndexData {
     /// accessor panic.
     pub(crate) fn validate(&self) -> Result<(), String> {
         let arena = self.strings.as_str();
-        let ok = |span: Span| span_in(arena, span);
+        // In an ASCII arena (nearly every real one) every offset is a
+        // character boundary, which halves the cost of this loop.
+        let ascii = arena.is_ascii();
+        let ok = |span: Span| span_in(arena, span, ascii);
         let ok_opt = |span: Option<Span>| span.is_none_or(ok);
         let rows_ok = |rows: Rows, len: usize| rows.start <= rows.end && rows.end as usize <= len;
         for (i, d) in self.dists.iter().enumerate() {
@@ -245,10 +248,10 @@ impl IndexData {
 /// Whether `span` lies inside `arena` and starts and ends on character
 /// boundaries, so that slicing with it cannot panic.
 #[inline]
-fn span_in(arena: &str, span: Span) -> bool {
+fn span_in(arena: &str, span: Span, ascii: bool) -> bool {
     let start = span.start as usize;
     let end = start + span.len as usize;
-    end <= arena.len() && arena.is_char_boundary(start) && arena.is_char_boundary(end)
+    end <= arena.len() && (ascii || (arena.is_char_boundary(start) && arena.is_char_boundary(end)))
 }
 
 /// One distribution of an [`Index`].
