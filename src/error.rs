@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 /// Errors returned by epcache's fallible operations.
 ///
-/// Scanning never fails: problems inside a path entry become
-/// [diagnostics](crate::Distribution::diagnostics) instead. Errors come from
-/// operations a caller explicitly asked for, such as asking an interpreter
-/// for its `sys.path` or clearing the cache directory.
+/// Scanning and consulting never fail: problems inside a path entry become
+/// [diagnostics](crate::Distribution::diagnostics), and cache problems
+/// become a miss and a scan. Errors come from operations a caller
+/// explicitly asked for, such as asking an interpreter for its `sys.path`
+/// or pruning and clearing the cache directory.
 #[derive(Debug)]
 pub enum Error {
     /// An I/O operation on `path` failed.
@@ -31,13 +32,6 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// A cache file could not be decoded.
-    Format {
-        /// The cache file.
-        path: PathBuf,
-        /// What was wrong with it.
-        message: String,
-    },
 }
 
 impl Error {
@@ -53,7 +47,7 @@ impl Error {
     /// The path this error is about.
     pub fn path(&self) -> &Path {
         match self {
-            Error::Io { path, .. } | Error::Format { path, .. } => path,
+            Error::Io { path, .. } => path,
             Error::Python { executable, .. } => executable,
         }
     }
@@ -71,9 +65,6 @@ impl fmt::Display for Error {
                 executable,
                 message,
             } => write!(f, "python interpreter {}: {message}", executable.display()),
-            Error::Format { path, message } => {
-                write!(f, "cache file {}: {message}", path.display())
-            }
         }
     }
 }

@@ -20,6 +20,30 @@
 //! }
 //! ```
 //!
+//! # The cache
+//!
+//! [`Cache`] keeps one index file per path entry in the per-user cache
+//! directory (`EPCACHE_DIR` overrides it, `EPCACHE_DISABLE=1` turns it
+//! off). [`Cache::consult`] trusts a file only while the path entry's
+//! `stat` equals the one stored in it, and otherwise scans and, once the
+//! directory has been left alone for the settle time, publishes a new file
+//! by atomic rename, without any lock. [`Cache::rebuild`] is the installer
+//! side: inside the settle window it publishes a *provisional* index that
+//! readers verify against a fingerprint of the directory. Every cache
+//! failure is a miss and a scan; the [`Outcome`] says what happened.
+//!
+//! ```no_run
+//! use epcache::{Cache, Selection};
+//!
+//! let cache = Cache::from_env();
+//! let (env, outcomes) = cache.consult_all(["/usr/lib/python3/dist-packages"]);
+//! let scripts = env.entry_points(&Selection::group("console_scripts")).count();
+//! println!("{scripts} console scripts; {}", outcomes[0]);
+//! ```
+//!
+//! `docs/design.md` gives the rules and their reasons, `docs/format.md`
+//! the file layout.
+//!
 //! # Where epcache knowingly differs from importlib.metadata
 //!
 //! * A line without `=` in `entry_points.txt` makes importlib fail for the
