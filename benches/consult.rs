@@ -46,30 +46,7 @@ fn consult(c: &mut Criterion, site: &common::Site, warm: &common::Warm) {
 /// The same three routines, interleaved, median of per-call times.
 fn ratios(site: &common::Site, warm: &common::Warm) {
     let dir = &site.dir;
-    let mut floor = || {
-        let meta = std::fs::metadata(black_box(dir)).unwrap();
-        let bytes = std::fs::read(black_box(&warm.index_file)).unwrap();
-        black_box((meta, bytes));
-    };
-    let mut consult = || {
-        let consulted = warm.cache.consult(black_box(dir));
-        assert!(consulted.outcome.is_hit());
-        black_box(consulted);
-    };
-    let mut cold = || {
-        black_box(epcache::scan(black_box(dir)));
-    };
-    let medians = common::interleaved_medians(
-        301,
-        &mut [
-            ("floor", 20, &mut floor),
-            ("warm", 20, &mut consult),
-            ("cold", 1, &mut cold),
-        ],
-    );
-    let [floor, warm_t, cold] = medians[..] else {
-        unreachable!()
-    };
+    let [floor, warm_t, cold] = common::floor_warm_cold(dir, warm, 301);
     let file_len = std::fs::metadata(&warm.index_file).map_or(0, |m| m.len());
     println!();
     println!("consult ratios (interleaved median of 301 samples, same process):");

@@ -74,27 +74,7 @@ fn main() {
         t[t.len() / 2]
     });
 
-    let mut floor = || {
-        let meta = std::fs::metadata(black_box(dir)).unwrap();
-        let bytes = std::fs::read(black_box(&warm.index_file)).unwrap();
-        black_box((meta, bytes));
-    };
-    let mut consult = || {
-        let consulted = warm.cache.consult(black_box(dir));
-        assert!(consulted.outcome.is_hit());
-        black_box(consulted);
-    };
-    let mut cold = || {
-        black_box(epcache::scan(black_box(dir)));
-    };
-    let medians = common::interleaved_medians(
-        samples,
-        &mut [
-            ("floor", 20, &mut floor),
-            ("warm", 20, &mut consult),
-            ("cold", 1, &mut cold),
-        ],
-    );
+    let medians = common::floor_warm_cold(dir, &warm, samples);
     let index_bytes = std::fs::metadata(&warm.index_file).map_or(0, |m| m.len());
     let report = serde_json::json!({
         "path_entry": dir,

@@ -196,3 +196,32 @@ pub fn warm(dir: &Path) -> Warm {
         _root: root,
     }
 }
+
+/// Medians of the floor (`stat` of `dir` plus reading the index file), a
+/// warm consult and a cold scan, interleaved sample by sample:
+/// `[floor, warm, cold]`.
+pub fn floor_warm_cold(dir: &Path, warm: &Warm, samples: usize) -> [Duration; 3] {
+    use std::hint::black_box;
+    let mut floor = || {
+        let meta = std::fs::metadata(black_box(dir)).unwrap();
+        let bytes = std::fs::read(black_box(&warm.index_file)).unwrap();
+        black_box((meta, bytes));
+    };
+    let mut consult = || {
+        let consulted = warm.cache.consult(black_box(dir));
+        assert!(consulted.outcome.is_hit());
+        black_box(consulted);
+    };
+    let mut cold = || {
+        black_box(epcache::scan(black_box(dir)));
+    };
+    let medians = interleaved_medians(
+        samples,
+        &mut [
+            ("floor", 20, &mut floor),
+            ("warm", 20, &mut consult),
+            ("cold", 1, &mut cold),
+        ],
+    );
+    [medians[0], medians[1], medians[2]]
+}
