@@ -199,3 +199,62 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<(
     }
     options.open(path)?.write_all(bytes)
 }
+
+/// Opens `relative` (a path inside `dir`) for reading.
+///
+/// On Unix this is `openat` on the directory's descriptor: the kernel
+/// resolves only the last components instead of the whole path, which is a
+/// measurable part of a scan that opens two files per distribution. On
+/// Windows it opens the joined path.
+pub(crate) fn open_in(dir: &DirHandle, relative: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::CString::new(relative.as_os_str().as_bytes())?;
+        // SAFETY: `name` is a valid NUL-terminated string and the descriptor
+        // belongs to `dir`, which outlives the call.
+        let fd = unsafe {
+            libc::openat(
+                dir.file.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by openat and is owned by no one else.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::File::open(dir.path.join(relative))
+    }
+}
+
+/// A directory that files are opened relative to (see [`open_in`]).
+pub(crate) struct DirHandle {
+    #[cfg(unix)]
+    file: std::fs::File,
+    #[cfg(not(unix))]
+    path: PathBuf,
+}
+
+impl DirHandle {
+    /// Opens a directory for [`open_in`].
+    pub(crate) fn open(path: &Path) -> std::io::Result<DirHandle> {
+        #[cfg(unix)]
+        {
+            Ok(DirHandle {
+                file: std::fs::File::open(path)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(DirHandle {
+                path: path.to_path_buf(),
+            })
+        }
+    }
+}

@@ -9,6 +9,7 @@ use super::{
     Source,
 };
 use crate::metadata::header_block_len;
+use crate::platform::{open_in, DirHandle};
 
 /// How much to read at a time; most METADATA header blocks fit in one read.
 const CHUNK: usize = 4 * 1024;
@@ -29,18 +30,27 @@ fn reader_threads(count: usize) -> usize {
 
 pub(super) struct DirSource {
     root: PathBuf,
+    /// Files are opened relative to this; `None` when the directory could
+    /// not be opened, in which case every read fails like the listing did.
+    handle: Option<DirHandle>,
 }
 
 impl DirSource {
     pub(super) fn new(root: &Path) -> Self {
         DirSource {
             root: root.to_path_buf(),
+            handle: DirHandle::open(root).ok(),
         }
     }
 
-    fn read_path(&self, path: &Path, extent: Extent, buf: &mut Vec<u8>) -> Read {
+    /// Reads `relative`, a path inside the path entry.
+    fn read_path(&self, relative: &Path, extent: Extent, buf: &mut Vec<u8>) -> Read {
         buf.clear();
-        let file = match File::open(path) {
+        let opened = match &self.handle {
+            Some(handle) => open_in(handle, relative),
+            None => File::open(self.root.join(relative)),
+        };
+        let file = match opened {
             Ok(file) => file,
             Err(err) if is_missing(&err) => return Read::Absent,
             Err(err) => return Read::Failed(err.to_string()),
@@ -137,28 +147,29 @@ impl Source for DirSource {
             return read_sequentially(self, candidates);
         }
         let chunk = candidates.len().div_ceil(threads);
+        let mut parts = candidates.chunks(chunk);
+        let first = parts.next().unwrap_or_default();
         std::thread::scope(|scope| {
-            let workers: Vec<_> = candidates
-                .chunks(chunk)
+            let workers: Vec<_> = parts
                 .map(|part| {
                     let mut source = DirSource::new(&self.root);
                     scope.spawn(move || read_sequentially(&mut source, part))
                 })
                 .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().expect("a scan thread panicked"))
-                .collect()
+            // This thread reads the first part rather than wait idle.
+            let mut facts = read_sequentially(self, first);
+            for worker in workers {
+                facts.extend(worker.join().expect("a scan thread panicked"));
+            }
+            facts
         })
     }
 
     fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut Vec<u8>) -> Read {
-        let path = self.root.join(child).join(file);
-        self.read_path(&path, extent, buf)
+        self.read_path(&Path::new(child).join(file), extent, buf)
     }
 
     fn read_child(&mut self, child: &str, extent: Extent, buf: &mut Vec<u8>) -> Read {
-        let path = self.root.join(child);
-        self.read_path(&path, extent, buf)
+        self.read_path(Path::new(child), extent, buf)
     }
 }
