@@ -38,12 +38,18 @@ pub(crate) fn take(dir: &Path) -> Option<(Vec<u8>, usize)> {
         if !may_hold_metadata(&name) {
             continue;
         }
-        // Follow symlinks, as the scanner's reads do. A dangling one is
-        // recorded with zeros: its appearance still changes the listing.
-        let key = match std::fs::metadata(child.path()) {
-            Ok(meta) => crate::platform::key_from_metadata(&meta),
-            Err(_) => crate::freshness::Key::default(),
+        // The entry's own stat is taken relative to the listing's directory
+        // descriptor (no path walk). Symlinks are followed, as the scanner's
+        // reads do; a dangling one is recorded with zeros: its appearance
+        // still changes the listing.
+        let meta = match child.metadata() {
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::metadata(child.path()),
+            other => other,
         };
+        let key = meta.map_or_else(
+            |_| crate::freshness::Key::default(),
+            |m| crate::platform::key_from_metadata(&m),
+        );
         entries.push(Entry {
             name: name.into_owned(),
             mtime_ns: key.mtime_ns,
@@ -100,6 +106,20 @@ mod tests {
         assert_eq!(added.1, 2);
         fs::remove_dir(dir.join("b-1.dist-info")).unwrap();
         assert_eq!(take(dir).unwrap().0, touched);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_metadata_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = tmp.path().join("site");
+        let elsewhere = tmp.path().join("real-1.dist-info");
+        fs::create_dir(&site).unwrap();
+        fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, site.join("real-1.dist-info")).unwrap();
+        let before = take(&site).unwrap().0;
+        fs::write(elsewhere.join("entry_points.txt"), b"[g]\na = b\n").unwrap();
+        assert_ne!(take(&site).unwrap().0, before, "a change behind the link is seen");
     }
 
     #[test]
