@@ -119,7 +119,11 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, site.join("real-1.dist-info")).unwrap();
         let before = take(&site).unwrap().0;
         fs::write(elsewhere.join("entry_points.txt"), b"[g]\na = b\n").unwrap();
-        assert_ne!(take(&site).unwrap().0, before, "a change behind the link is seen");
+        assert_ne!(
+            take(&site).unwrap().0,
+            before,
+            "a change behind the link is seen"
+        );
     }
 
     #[test]
