@@ -263,13 +263,7 @@ fn churn_every_answer_is_a_state_the_tree_passed_through() {
         stop.store(true, Ordering::Relaxed);
     });
 
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(failures.into_inner().unwrap());
     let changes = changes.into_inner().unwrap();
     let answers = answers.into_inner().unwrap();
     let (mut queries, mut exact, mut published) = (0, 0, 0);
@@ -477,13 +471,7 @@ fn writers_killed_mid_write_never_tear_an_index() {
         }
         stop.store(true, Ordering::Relaxed);
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(failures.into_inner().unwrap());
 
     let versioned = root.join("v1");
     let leftovers = names_with_prefix(&versioned, ".tmp-");
@@ -610,13 +598,7 @@ fn clear_racing_consults_and_rebuilds() {
         thread::sleep(Duration::from_secs(3));
         stop.store(true, Ordering::Relaxed);
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(failures.into_inner().unwrap());
     let publishes = publishes.into_inner().unwrap();
     eprintln!(
         "clear: {} queries and rebuilds (publish verdicts {publishes:?}), {} clears ({} removed a directory)",
@@ -648,5 +630,15 @@ fn clear_racing_consults_and_rebuilds() {
     assert!(
         names_with_prefix(&root.join("v1"), ".tmp-").is_empty(),
         "a temp file survived"
+    );
+}
+
+/// Fails the test with every collected failure message.
+fn assert_no_failures(failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }

@@ -89,13 +89,7 @@ fn a_cache_root_that_is_a_regular_file_is_not_used() {
         ));
 
         assert_cli_answers_match(|| epcache_settle(&root, "0"), &site);
-        let rebuilt = run_json(
-            epcache_settle(&root, "0")
-                .arg("rebuild")
-                .arg("--json")
-                .arg(&site),
-        );
-        assert_eq!(first(&rebuilt)["publish"], "unwritable", "{rebuilt}");
+        assert_cli_rebuild_publish(&root, &site, "unwritable");
         let status = run_json(epcache(&root).arg("status").arg("--json").arg(&site));
         assert_eq!(first(&status)["verdict"], "unusable", "{status}");
 
@@ -272,13 +266,7 @@ fn the_sudo_case_creates_nothing_in_another_users_home() {
         );
     }
     assert_cli_answers_match(|| epcache_settle(&root, "0"), &site);
-    let rebuilt = run_json(
-        epcache_settle(&root, "0")
-            .arg("rebuild")
-            .arg("--json")
-            .arg(&site),
-    );
-    assert_eq!(first(&rebuilt)["publish"], "foreign-owned", "{rebuilt}");
+    assert_cli_rebuild_publish(&root, &site, "foreign-owned");
     let status = run_json(epcache(&root).arg("status").arg("--json").arg(&site));
     let refusal = first(&status)["write_refusal"]
         .as_str()
@@ -425,4 +413,16 @@ fn check_read_only(bin: &Path, root: &Path, site: &Path, verdict: &str) {
         site_before,
         "files were created in the site"
     );
+}
+
+/// `epcache rebuild --json SITE` (settle time zero) reports `expected` as
+/// its publish outcome.
+fn assert_cli_rebuild_publish(root: &Path, site: &Path, expected: &str) {
+    let rebuilt = run_json(
+        epcache_settle(root, "0")
+            .arg("rebuild")
+            .arg("--json")
+            .arg(site),
+    );
+    assert_eq!(first(&rebuilt)["publish"], expected, "{rebuilt}");
 }
