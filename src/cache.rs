@@ -7,7 +7,7 @@
 //! scan, so a cache problem can cost time but never change an answer.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::index::{Index, IndexData};
 use crate::outcome::{Lookup, Outcome, Publish};
 use crate::platform;
 use crate::query::Environment;
+use crate::read_buf::ReadBuf;
 
 /// Set to anything but `0` or the empty string to turn the cache off.
 pub const ENV_DISABLE: &str = "EPCACHE_DISABLE";
@@ -68,7 +69,7 @@ pub struct Cache {
     /// The buffer index files are read into, kept between consults so that
     /// an interpreter consulting every sys.path entry allocates (and
     /// page-faults) it once rather than once per entry.
-    scratch: Mutex<Vec<u8>>,
+    scratch: Mutex<ReadBuf>,
 }
 
 /// Larger read buffers are not kept between consults.
@@ -103,7 +104,7 @@ impl Cache {
             dir,
             settle,
             readable: OnceLock::new(),
-            scratch: Mutex::new(Vec::new()),
+            scratch: Mutex::new(ReadBuf::default()),
         }
     }
 
@@ -231,11 +232,11 @@ impl Cache {
     /// another thread is using it: readers never wait for each other.
     fn read_index(&self, file: &Path, absolute: &Path, key: &Key) -> Result<Trusted, Lookup> {
         let Ok(mut scratch) = self.scratch.try_lock() else {
-            return read_index(file, absolute, key, &mut Vec::new());
+            return read_index(file, absolute, key, &mut ReadBuf::default());
         };
         let result = read_index(file, absolute, key, &mut scratch);
         if scratch.capacity() > SCRATCH_KEEP {
-            *scratch = Vec::new();
+            *scratch = ReadBuf::default();
         }
         result
     }
@@ -437,7 +438,7 @@ fn read_index(
     file: &Path,
     absolute: &Path,
     key: &Key,
-    bytes: &mut Vec<u8>,
+    buf: &mut ReadBuf,
 ) -> Result<Trusted, Lookup> {
     let mut handle = match File::open(file) {
         Ok(handle) => handle,
@@ -455,12 +456,11 @@ fn read_index(
     if !platform::owned_by_current_user(&meta) {
         return Err(Lookup::NotOwned);
     }
-    bytes.clear();
-    bytes.reserve(meta.len() as usize + 1);
-    handle
-        .read_to_end(bytes)
+    buf.clear();
+    buf.reserve(meta.len() as usize + 1);
+    buf.fill_to_end(&mut handle)
         .map_err(|err| Lookup::Unusable(format!("reading {}: {err}", file.display())))?;
-    let parts = format::split(bytes).map_err(|err| Lookup::Corrupt(err.to_string()))?;
+    let parts = format::split(buf.bytes()).map_err(|err| Lookup::Corrupt(err.to_string()))?;
     if !parts.checksum_ok {
         return Err(Lookup::Corrupt(format::FormatError::Checksum.to_string()));
     }

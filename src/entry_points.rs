@@ -4,13 +4,13 @@
 
 use crate::pystr::{py_splitlines, py_strip};
 
-/// Entry points of one file, in file order, duplicates kept:
-/// `(group, name, value)`.
-pub(crate) type Parsed = Vec<(String, String, String)>;
+/// One entry point as written: `(group, name, value)`, borrowed from the
+/// file's bytes so that parsing allocates nothing per entry point.
+pub(crate) type EntryPointText<'a> = (&'a str, &'a str, &'a str);
 
 /// Parses `bytes`, pushing a diagnostic for each line that importlib would
-/// have failed on.
-pub(crate) fn parse(bytes: &[u8], diagnostics: &mut Vec<String>) -> Parsed {
+/// have failed on. Entry points come in file order, duplicates kept.
+pub(crate) fn parse<'a>(bytes: &'a [u8], diagnostics: &mut Vec<String>) -> Vec<EntryPointText<'a>> {
     let mut parser = Parser::default();
     match std::str::from_utf8(bytes) {
         Ok(text) => parser.feed(text, diagnostics),
@@ -21,7 +21,7 @@ pub(crate) fn parse(bytes: &[u8], diagnostics: &mut Vec<String>) -> Parsed {
 
 /// The slow path for text with invalid UTF-8: only the lines holding bad
 /// bytes are lost.
-fn parse_line_by_line(bytes: &[u8], parser: &mut Parser, diagnostics: &mut Vec<String>) {
+fn parse_line_by_line<'a>(bytes: &'a [u8], parser: &mut Parser<'a>, diagnostics: &mut Vec<String>) {
     for raw in bytes.split(|&b| b == b'\n') {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         match std::str::from_utf8(raw) {
@@ -38,37 +38,35 @@ fn parse_line_by_line(bytes: &[u8], parser: &mut Parser, diagnostics: &mut Vec<S
 }
 
 #[derive(Default)]
-struct Parser {
-    group: Option<String>,
+struct Parser<'a> {
+    group: Option<&'a str>,
     lineno: usize,
-    entry_points: Parsed,
+    entry_points: Vec<EntryPointText<'a>>,
 }
 
-impl Parser {
-    fn feed(&mut self, text: &str, diagnostics: &mut Vec<String>) {
+impl<'a> Parser<'a> {
+    fn feed(&mut self, text: &'a str, diagnostics: &mut Vec<String>) {
         for line in py_splitlines(text) {
             self.lineno += 1;
             self.line(py_strip(line), diagnostics);
         }
     }
 
-    fn line(&mut self, line: &str, diagnostics: &mut Vec<String>) {
+    fn line(&mut self, line: &'a str, diagnostics: &mut Vec<String>) {
         if line.is_empty() || line.starts_with('#') {
             return;
         }
         if line.starts_with('[') && line.ends_with(']') {
-            self.group = Some(line.trim_matches(['[', ']']).to_owned());
+            self.group = Some(line.trim_matches(['[', ']']));
             return;
         }
         // Lines before the first section are ignored before they are parsed,
         // so a stray line there is no error even without `=`.
-        let Some(group) = &self.group else { return };
+        let Some(group) = self.group else { return };
         match line.split_once('=') {
-            Some((name, value)) => self.entry_points.push((
-                group.clone(),
-                py_strip(name).to_owned(),
-                py_strip(value).to_owned(),
-            )),
+            Some((name, value)) => self
+                .entry_points
+                .push((group, py_strip(name), py_strip(value))),
             None => diagnostics.push(format!(
                 "entry_points.txt line {}: no '=' in {line:?}, dropped",
                 self.lineno
@@ -81,13 +79,13 @@ impl Parser {
 mod tests {
     use super::*;
 
-    fn eps(text: &[u8]) -> (Vec<(String, String, String)>, Vec<String>) {
+    fn eps(text: &[u8]) -> (Vec<EntryPointText<'_>>, Vec<String>) {
         let mut d = Vec::new();
         (parse(text, &mut d), d)
     }
 
-    fn triple(g: &str, n: &str, v: &str) -> (String, String, String) {
-        (g.into(), n.into(), v.into())
+    fn triple<'a>(g: &'a str, n: &'a str, v: &'a str) -> EntryPointText<'a> {
+        (g, n, v)
     }
 
     #[test]

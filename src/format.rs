@@ -6,7 +6,7 @@
 //! flipped bit anywhere is caught before anything is trusted.
 
 use crate::freshness::Key;
-use crate::index::IndexData;
+use crate::index::{IndexData, IndexDataRef};
 
 /// The first eight bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"EPCACHE\0";
@@ -249,8 +249,9 @@ pub fn rewrite_key(bytes: &[u8], key: Key) -> Result<Vec<u8>, FormatError> {
 
 /// Decodes and validates the payload.
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<IndexData, FormatError> {
-    let data: IndexData =
-        wincode::deserialize_exact(payload).map_err(|e| FormatError::Payload(e.to_string()))?;
+    let data: IndexData = wincode::deserialize_exact::<IndexDataRef>(payload)
+        .map_err(|e| FormatError::Payload(e.to_string()))?
+        .into();
     data.validate().map_err(FormatError::Payload)?;
     Ok(data)
 }
@@ -271,7 +272,7 @@ mod tests {
             DistFacts {
                 name: Some("a".into()),
                 version: Some("1".into()),
-                entry_points: vec![("g".into(), "n".into(), "m:f".into())],
+                entry_points: vec![("g", "n", "m:f")],
                 diagnostics: vec![],
             },
         );

@@ -79,6 +79,7 @@ mod platform;
 mod pystr;
 pub mod python;
 mod query;
+mod read_buf;
 mod scan;
 
 pub use cache::{Cache, Consulted, Status, ENV_DISABLE, ENV_SETTLE};

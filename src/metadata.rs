@@ -52,16 +52,53 @@ fn raw_lines(bytes: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
     })
 }
 
-/// The email parser's `headerRE`: `^(From |[\041-\071\073-\176]*:|[\t ])`.
-fn looks_like_header(line: &[u8]) -> bool {
-    if line.starts_with(b"From ") || line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-        return true;
+/// How the email parser's `headerRE`,
+/// `^(From |[\041-\071\073-\176]*:|[\t ])`, sees a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `From ...`, the mbox envelope: part of the block, never a header.
+    Envelope,
+    /// Starts a header; the name is everything before `colon`.
+    Field { colon: usize },
+    /// Starts with a space or tab.
+    Continuation,
+    /// Ends the header block.
+    Body,
+}
+
+fn shape(line: &[u8]) -> Shape {
+    if line.starts_with(b"From ") {
+        return Shape::Envelope;
     }
     let name_len = line
         .iter()
         .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
         .count();
-    line.get(name_len) == Some(&b':')
+    if line.get(name_len) == Some(&b':') {
+        Shape::Field { colon: name_len }
+    } else if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+        Shape::Continuation
+    } else {
+        Shape::Body
+    }
+}
+
+/// Whether `bytes`, the start of a METADATA file, certainly holds its whole
+/// header block, so that reading can stop.
+///
+/// A blank line ends the block at the latest, and finding one is a single
+/// vectorized search; files with `\r` line breaks, or whose block ends
+/// early at a line that is not a header, take the line-by-line path.
+pub(crate) fn holds_header_block(bytes: &[u8], at_eof: bool) -> bool {
+    if at_eof {
+        return true;
+    }
+    if memchr::memchr(b'\r', bytes).is_none()
+        && (bytes.starts_with(b"\n") || memchr::memmem::find(bytes, b"\n\n").is_some())
+    {
+        return true;
+    }
+    header_block_len(bytes, false).is_some()
 }
 
 /// The length of the header block at the start of `bytes`, once it is
@@ -76,7 +113,7 @@ pub(crate) fn header_block_len(bytes: &[u8], at_eof: bool) -> Option<usize> {
         if !line.terminated && !at_eof {
             return None;
         }
-        if !looks_like_header(line.content) {
+        if shape(line.content) == Shape::Body {
             return Some(offset);
         }
         offset += line.len_with_break;
@@ -104,54 +141,41 @@ enum Pending {
 /// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
 /// would refuse the whole file); `label` names the file in that message.
 pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<String>) -> Headers {
-    // Validate once up front: the buffer may end mid-character (it holds
-    // the first chunk of the file), so only its valid prefix is used as
-    // text directly and lines past it are checked one by one.
-    let valid = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
-    };
     let mut headers = Headers::default();
     let mut pending: Option<Pending> = None;
-    let mut offset = 0;
     for (lineno, line) in raw_lines(bytes).enumerate() {
-        let start = offset;
-        offset += line.len_with_break;
-        if !looks_like_header(line.content) {
+        let shape = shape(line.content);
+        if shape == Shape::Body {
             break;
         }
-        let end = start + line.content.len();
-        let text = match valid.get(start..end) {
-            Some(text) => text,
-            None => match std::str::from_utf8(line.content) {
-                Ok(text) => text,
-                Err(_) => {
-                    diagnostics.push(format!(
-                        "{label} line {}: not valid UTF-8, skipped",
-                        lineno + 1
-                    ));
-                    continue;
-                }
-            },
+        // Line by line, because the buffer usually runs on past the header
+        // block into text that need not be valid (or may end mid-character).
+        let Ok(text) = std::str::from_utf8(line.content) else {
+            diagnostics.push(format!(
+                "{label} line {}: not valid UTF-8, skipped",
+                lineno + 1
+            ));
+            continue;
         };
         let newline = if line.terminated { "\n" } else { "" };
-        if text.starts_with([' ', '\t']) {
-            // A continuation with no header before it is dropped, as the
-            // email parser does.
-            if let Some(Pending::Kept { value, .. }) = pending.as_mut() {
-                value.push_str(text);
-                value.push_str(newline);
+        let colon = match shape {
+            Shape::Continuation => {
+                // A continuation with no header before it is dropped, as
+                // the email parser does.
+                if let Some(Pending::Kept { value, .. }) = pending.as_mut() {
+                    value.push_str(text);
+                    value.push_str(newline);
+                }
+                continue;
             }
-            continue;
-        }
-        finish(pending.take(), &mut headers);
-        if text.starts_with("From ") {
-            // The mbox envelope line (or a misplaced one): never a header.
-            continue;
-        }
-        let Some(colon) = text.find(':').filter(|&c| c > 0) else {
-            continue;
+            Shape::Field { colon } => colon,
+            Shape::Envelope | Shape::Body => 0,
         };
+        finish(pending.take(), &mut headers);
+        // The envelope line and a line with an empty name are never headers.
+        if colon == 0 {
+            continue;
+        }
         let name = &text[..colon];
         let field = if name.eq_ignore_ascii_case("name") && headers.name.is_none() {
             Field::Name
@@ -320,6 +344,26 @@ mod tests {
         let (h, d) = parse(b"Name: a\nAuthor: Jos\xe9\nVersion: 1\n");
         assert_eq!(h, nv(Some("a"), Some("1")));
         assert_eq!(d, ["METADATA line 2: not valid UTF-8, skipped"]);
+    }
+
+    #[test]
+    fn knows_when_the_header_block_is_complete() {
+        assert!(holds_header_block(b"Name: a\n\nbody", false));
+        assert!(holds_header_block(b"\nName: a\n", false));
+        assert!(!holds_header_block(b"Name: a\nVersion: 1\n", false));
+        assert!(holds_header_block(b"Name: a\nVersion: 1\n", true));
+        assert!(holds_header_block(b"Name: a\r\n\r\nbody", false));
+        assert!(!holds_header_block(b"Name: a\r\nVersion: 1\r\n", false));
+        // A line that is not a header ends the block before any blank line.
+        assert!(holds_header_block(b"Name: a\nbody line\nmore", false));
+        assert!(!holds_header_block(b"Name: a\nbody li", false));
+    }
+
+    #[test]
+    fn parsing_stops_at_the_end_of_the_block_in_a_longer_buffer() {
+        let (h, d) = parse(b"Name: a\nVersion: 1\n\nName: b\n\xff\xfe");
+        assert_eq!(h, nv(Some("a"), Some("1")));
+        assert!(d.is_empty());
     }
 
     #[test]

@@ -200,18 +200,36 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<(
     options.open(path)?.write_all(bytes)
 }
 
-/// Opens `relative` (a path inside `dir`) for reading.
+/// Opens the file `parts` names inside `dir` (`["x.dist-info",
+/// "METADATA"]`) for reading. `scratch` is reused to build the name, so
+/// opening allocates nothing.
 ///
 /// On Unix this is `openat` on the directory's descriptor: the kernel
 /// resolves only the last components instead of the whole path, which is a
 /// measurable part of a scan that opens two files per distribution. On
 /// Windows it opens the joined path.
-pub(crate) fn open_in(dir: &DirHandle, relative: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_in(
+    dir: &DirHandle,
+    parts: &[&str],
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<std::fs::File> {
     #[cfg(unix)]
     {
         use std::os::fd::{AsRawFd, FromRawFd};
-        use std::os::unix::ffi::OsStrExt;
-        let name = std::ffi::CString::new(relative.as_os_str().as_bytes())?;
+        scratch.clear();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                scratch.push(b'/');
+            }
+            scratch.extend_from_slice(part.as_bytes());
+        }
+        scratch.push(0);
+        let name = std::ffi::CStr::from_bytes_with_nul(scratch).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "file name holds a NUL byte",
+            )
+        })?;
         // SAFETY: `name` is a valid NUL-terminated string and the descriptor
         // belongs to `dir`, which outlives the call.
         let fd = unsafe {
@@ -229,7 +247,12 @@ pub(crate) fn open_in(dir: &DirHandle, relative: &Path) -> std::io::Result<std::
     }
     #[cfg(not(unix))]
     {
-        std::fs::File::open(dir.path.join(relative))
+        let _ = scratch;
+        std::fs::File::open(
+            parts
+                .iter()
+                .fold(dir.path.clone(), |path, part| path.join(part)),
+        )
     }
 }
 

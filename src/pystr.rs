@@ -17,20 +17,20 @@ pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(is_py_space)
 }
 
-/// Whether `c` ends a line for Python's `str.splitlines`.
-fn is_py_line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r'
-            | '\u{0b}'
-            | '\u{0c}'
-            | '\u{1c}'
-            | '\u{1d}'
-            | '\u{1e}'
-            | '\u{85}'
-            | '\u{2028}'
-            | '\u{2029}'
-    )
+/// The length in bytes of the line break starting at `bytes[0]`, by
+/// Python's `str.splitlines` rules, or 0 when none starts there.
+///
+/// Works on the UTF-8 bytes directly: in valid UTF-8, `C2 85` can only be
+/// U+0085 and `E2 80 A8`/`A9` only U+2028/U+2029, so no decoding is needed
+/// to tell the ten break characters apart.
+fn line_break_len(bytes: &[u8]) -> usize {
+    match bytes {
+        [b'\r', b'\n', ..] => 2,
+        [b'\n' | b'\r' | 0x0b | 0x0c | 0x1c | 0x1d | 0x1e, ..] => 1,
+        [0xc2, 0x85, ..] => 2,
+        [0xe2, 0x80, 0xa8 | 0xa9, ..] => 3,
+        _ => 0,
+    }
 }
 
 /// Python's `str.splitlines()`: `\r\n` counts as one break, a trailing
@@ -41,18 +41,22 @@ pub(crate) fn py_splitlines(s: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        match rest.char_indices().find(|&(_, c)| is_py_line_break(c)) {
-            None => Some(std::mem::take(&mut rest)),
-            Some((i, c)) => {
+        let bytes = rest.as_bytes();
+        // Every break starts with a control byte, 0xC2 or 0xE2.
+        let found = bytes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b < 0x20 || b == 0xc2 || b == 0xe2)
+            .find_map(|(i, _)| Some((i, line_break_len(&bytes[i..]))).filter(|&(_, n)| n > 0));
+        let line = match found {
+            None => std::mem::take(&mut rest),
+            Some((i, len)) => {
                 let line = &rest[..i];
-                let mut next = i + c.len_utf8();
-                if c == '\r' && rest[next..].starts_with('\n') {
-                    next += 1;
-                }
-                rest = &rest[next..];
-                Some(line)
+                rest = &rest[i + len..];
+                line
             }
-        }
+        };
+        Some(line)
     })
 }
 
@@ -61,19 +65,25 @@ pub(crate) fn py_splitlines(s: &str) -> impl Iterator<Item = &str> {
 /// importlib.metadata uses `_` as the separator internally; the mapping
 /// between the two spellings is one-to-one, so equality is unaffected.
 pub fn normalize_name(name: &str) -> String {
+    let is_separator = |b: u8| matches!(b, b'-' | b'_' | b'.');
+    let bytes = name.as_bytes();
     let mut out = String::with_capacity(name.len());
-    let mut in_separator_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_separator_run {
-                out.push('-');
+    // The separators are ASCII, so cutting at them always lands on
+    // character boundaries and the text between is copied whole.
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        if is_separator(bytes[i]) {
+            out.push_str(&name[start..i]);
+            out.push('-');
+            while i < bytes.len() && is_separator(bytes[i]) {
+                i += 1;
             }
-            in_separator_run = true;
+            start = i;
         } else {
-            in_separator_run = false;
-            out.push(c);
+            i += 1;
         }
     }
+    out.push_str(&name[start..]);
     // Python lower-cases the whole string at once, which matters for the
     // context-dependent final sigma; ASCII, the common case, needs no copy.
     if out.is_ascii() {
@@ -125,6 +135,23 @@ mod tests {
             py_splitlines("a\r\r\nb").collect::<Vec<_>>(),
             ["a", "", "b"]
         );
+        // The other breaks, and characters that share their first bytes
+        // (U+0080, U+2027, U+20AC) or are control characters but no break
+        // (U+001F), as Python 3.11 splits them.
+        let text =
+            "a\u{0b}b\u{1c}c\u{1d}d\u{1e}e\u{2029}f\u{80}g\u{2027}h\u{20ac}i\u{e9}\u{1f}j\rk";
+        assert_eq!(
+            py_splitlines(text).collect::<Vec<_>>(),
+            [
+                "a",
+                "b",
+                "c",
+                "d",
+                "e",
+                "f\u{80}g\u{2027}h\u{20ac}i\u{e9}\u{1f}j",
+                "k"
+            ]
+        );
     }
 
     #[test]
@@ -139,6 +166,8 @@ mod tests {
         assert_eq!(normalize_name("a-_.b"), "a-b");
         assert_eq!(normalize_name("_x_"), "-x-");
         assert_eq!(normalize_name("ΑΣ"), "ας");
+        assert_eq!(normalize_name("--é..Ω_"), "-é-ω-");
+        assert_eq!(normalize_name(""), "");
         assert_eq!(legacy_normalize_name("Foo-Bar.baz"), "foo_bar.baz");
     }
 

@@ -136,12 +136,14 @@ mod tests {
         name: Option<&str>,
         eps: &[(&str, &str)],
     ) {
+        let values: Vec<String> = eps.iter().map(|(_, n)| format!("{child}:{n}")).collect();
         let facts = DistFacts {
             name: name.map(Into::into),
             version: name.map(|_| "1".into()),
             entry_points: eps
                 .iter()
-                .map(|(g, n)| (g.to_string(), n.to_string(), format!("{child}:{n}")))
+                .zip(&values)
+                .map(|(&(g, n), v)| (g, n, v.as_str()))
                 .collect(),
             diagnostics: vec![],
         };

@@ -1,18 +1,15 @@
 //! A directory path entry.
 
 use std::fs::File;
-use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    is_missing, may_hold_metadata, read_sequentially, Candidate, Child, DistFacts, Extent, Read,
-    Source,
+    is_missing, may_hold_metadata, read_sequentially, Candidate, Child, Extent, Read, Source,
 };
-use crate::metadata::header_block_len;
+use crate::index::IndexBuilder;
 use crate::platform::{open_in, DirHandle};
-
-/// How much to read at a time; most METADATA header blocks fit in one read.
-const CHUNK: usize = 4 * 1024;
+use crate::read_buf::ReadBuf;
 
 /// Below this many distributions a second thread costs more than it saves.
 const DISTS_PER_THREAD: usize = 48;
@@ -20,6 +17,10 @@ const DISTS_PER_THREAD: usize = 48;
 /// At most this many reader threads: beyond it the kernel's directory and
 /// page-cache locks, not the CPUs, are the limit.
 const MAX_THREADS: usize = 4;
+
+/// Candidates per unit of parallel work: small enough that the threads
+/// finish together, large enough that each part's interning still pays.
+const BLOCK: usize = 24;
 
 /// How many threads to read `count` distributions with.
 fn reader_threads(count: usize) -> usize {
@@ -33,6 +34,8 @@ pub(super) struct DirSource {
     /// Files are opened relative to this; `None` when the directory could
     /// not be opened, in which case every read fails like the listing did.
     handle: Option<DirHandle>,
+    /// Where [`open_in`] builds each file name.
+    name_scratch: Vec<u8>,
 }
 
 impl DirSource {
@@ -40,22 +43,27 @@ impl DirSource {
         DirSource {
             root: root.to_path_buf(),
             handle: DirHandle::open(root).ok(),
+            name_scratch: Vec::new(),
         }
     }
 
-    /// Reads `relative`, a path inside the path entry.
-    fn read_path(&self, relative: &Path, extent: Extent, buf: &mut Vec<u8>) -> Read {
+    /// Reads the file `parts` names inside the path entry.
+    fn read_path(&mut self, parts: &[&str], extent: Extent, buf: &mut ReadBuf) -> Read {
         buf.clear();
         let opened = match &self.handle {
-            Some(handle) => open_in(handle, relative),
-            None => File::open(self.root.join(relative)),
+            Some(handle) => open_in(handle, parts, &mut self.name_scratch),
+            None => File::open(
+                parts
+                    .iter()
+                    .fold(self.root.clone(), |path, part| path.join(part)),
+            ),
         };
         let file = match opened {
             Ok(file) => file,
             Err(err) if is_missing(&err) => return Read::Absent,
             Err(err) => return Read::Failed(err.to_string()),
         };
-        match read_into(file, extent, buf) {
+        match extent.fill(buf, file) {
             Ok(()) => Read::Found,
             // Opening a directory succeeds on Unix; reading it says EISDIR.
             Err(err) if is_missing(&err) => Read::Absent,
@@ -64,32 +72,22 @@ impl DirSource {
     }
 }
 
-/// Reads all of `file`, or for [`Extent::Headers`] just its header block,
-/// without a `stat` for a size hint.
-fn read_into(mut file: File, extent: Extent, buf: &mut Vec<u8>) -> io::Result<()> {
+/// Reads blocks, taking the next unclaimed one each time, until none is
+/// left; returns each block's part of the index with the block's number.
+fn read_blocks(
+    source: &mut DirSource,
+    blocks: &[&[Candidate]],
+    next: &AtomicUsize,
+) -> Vec<(usize, IndexBuilder)> {
+    let mut parts = Vec::new();
     loop {
-        let filled = buf.len();
-        buf.resize(filled + CHUNK, 0);
-        let n = loop {
-            match file.read(&mut buf[filled..]) {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
+        let block = next.fetch_add(1, Ordering::Relaxed);
+        let Some(candidates) = blocks.get(block) else {
+            return parts;
         };
-        let n = n.inspect_err(|_| buf.truncate(filled))?;
-        buf.truncate(filled + n);
-        let at_eof = n == 0;
-        if extent == Extent::Headers {
-            // Keep exactly the header block, so that parsing and UTF-8
-            // checks never touch the long description behind it.
-            if let Some(len) = header_block_len(buf, at_eof) {
-                buf.truncate(len);
-                return Ok(());
-            }
-        }
-        if at_eof {
-            return Ok(());
-        }
+        let mut part = IndexBuilder::default();
+        read_sequentially(source, candidates, &mut part);
+        parts.push((block, part));
     }
 }
 
@@ -141,35 +139,43 @@ impl Source for DirSource {
 
     /// Reads on several threads: the cold scan is a few thousand small
     /// opens and reads, and the kernel serves them in parallel.
-    fn read_distributions(&mut self, candidates: &[Candidate]) -> Vec<DistFacts> {
+    ///
+    /// Threads take blocks of candidates from a shared counter, so one that
+    /// starts late or is descheduled simply takes fewer. Each block becomes
+    /// its own part of the index, so parsing and copying into the arena run
+    /// in parallel too; the parts are appended in block order.
+    fn read_distributions(&mut self, candidates: &[Candidate], builder: &mut IndexBuilder) {
         let threads = reader_threads(candidates.len());
         if threads < 2 {
-            return read_sequentially(self, candidates);
+            return read_sequentially(self, candidates, builder);
         }
-        let chunk = candidates.len().div_ceil(threads);
-        let mut parts = candidates.chunks(chunk);
-        let first = parts.next().unwrap_or_default();
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = parts
-                .map(|part| {
-                    let mut source = DirSource::new(&self.root);
-                    scope.spawn(move || read_sequentially(&mut source, part))
+        let blocks: Vec<&[Candidate]> = candidates.chunks(BLOCK).collect();
+        let next = AtomicUsize::new(0);
+        let root = self.root.clone();
+        let mut parts = std::thread::scope(|scope| {
+            let workers: Vec<_> = (1..threads)
+                .map(|_| {
+                    let (blocks, next, root) = (&blocks, &next, &root);
+                    scope.spawn(move || read_blocks(&mut DirSource::new(root), blocks, next))
                 })
                 .collect();
-            // This thread reads the first part rather than wait idle.
-            let mut facts = read_sequentially(self, first);
+            let mut parts = read_blocks(self, &blocks, &next);
             for worker in workers {
-                facts.extend(worker.join().expect("a scan thread panicked"));
+                parts.extend(worker.join().expect("a scan thread panicked"));
             }
-            facts
-        })
+            parts
+        });
+        parts.sort_unstable_by_key(|&(block, _)| block);
+        for (_, part) in parts {
+            builder.append(part);
+        }
     }
 
-    fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut Vec<u8>) -> Read {
-        self.read_path(&Path::new(child).join(file), extent, buf)
+    fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut ReadBuf) -> Read {
+        self.read_path(&[child, file], extent, buf)
     }
 
-    fn read_child(&mut self, child: &str, extent: Extent, buf: &mut Vec<u8>) -> Read {
-        self.read_path(Path::new(child), extent, buf)
+    fn read_child(&mut self, child: &str, extent: Extent, buf: &mut ReadBuf) -> Read {
+        self.read_path(&[child], extent, buf)
     }
 }

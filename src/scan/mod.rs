@@ -9,14 +9,17 @@
 mod dir;
 mod zip;
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::io;
 use std::path::Path;
+
+use rustc_hash::FxHashMap;
 
 use crate::entry_points;
 use crate::index::{DistFacts, Index, IndexBuilder, Kind};
 use crate::metadata;
 use crate::pystr::{before_first, before_last, legacy_normalize_name, normalize_name, py_splitext};
+use crate::read_buf::ReadBuf;
 
 /// A child of the path entry that may hold metadata.
 pub(crate) struct Child {
@@ -43,6 +46,24 @@ enum Extent {
     Headers,
 }
 
+impl Extent {
+    /// How much to ask for at a time while reading a header block: most
+    /// fit in one read, and asking for more would copy description text.
+    const HEADER_CHUNK: usize = 4 * 1024;
+
+    /// Replaces `buf`'s contents with this much of `reader`.
+    fn fill(self, buf: &mut ReadBuf, reader: impl io::Read) -> io::Result<()> {
+        match self {
+            Extent::Whole => buf.fill_to_end(reader),
+            Extent::Headers => buf.fill(
+                reader,
+                Some(Self::HEADER_CHUNK),
+                metadata::holds_header_block,
+            ),
+        }
+    }
+}
+
 /// A listing plus file access: a directory or a zip archive.
 trait Source {
     /// `(child name, is directory)` in listing order; diagnostics for
@@ -50,13 +71,13 @@ trait Source {
     fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child>;
 
     /// Reads `child/file` into `buf` (replacing its contents).
-    fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut Vec<u8>) -> Read;
+    fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut ReadBuf) -> Read;
 
     /// Reads the child itself, for single-file metadata.
-    fn read_child(&mut self, child: &str, extent: Extent, buf: &mut Vec<u8>) -> Read;
+    fn read_child(&mut self, child: &str, extent: Extent, buf: &mut ReadBuf) -> Read;
 
-    /// Name, version and entry points of each candidate, in order.
-    fn read_distributions(&mut self, candidates: &[Candidate]) -> Vec<DistFacts>;
+    /// Reads each candidate and appends it to `builder`, in order.
+    fn read_distributions(&mut self, candidates: &[Candidate], builder: &mut IndexBuilder);
 
     /// Whether importlib's `str(dist._path)` of a directory child ends in
     /// `/` (it does for `zipfile.Path`), which hides the directory's name
@@ -126,9 +147,20 @@ fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBu
         builder.entry_diagnostic(message);
     }
     let candidates = discovery_order(children, path_entry);
-    let all_facts = source.read_distributions(&candidates);
-    for (candidate, facts) in candidates.iter().zip(all_facts) {
-        let unique_from_stem = unique_key_from_stem(candidate, source.dir_paths_end_in_slash());
+    source.read_distributions(&candidates, builder);
+}
+
+/// Reads every candidate in order with one reusable buffer.
+fn read_sequentially(
+    source: &mut dyn Source,
+    candidates: &[Candidate],
+    builder: &mut IndexBuilder,
+) {
+    let mut buf = ReadBuf::default();
+    let dir_paths_end_in_slash = source.dir_paths_end_in_slash();
+    for candidate in candidates {
+        let facts = read_distribution(source, candidate, &mut buf);
+        let unique_from_stem = unique_key_from_stem(candidate, dir_paths_end_in_slash);
         builder.push(
             candidate.kind,
             &candidate.child.name,
@@ -139,15 +171,6 @@ fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBu
     }
 }
 
-/// Reads every candidate in order with one reusable buffer.
-fn read_sequentially(source: &mut dyn Source, candidates: &[Candidate]) -> Vec<DistFacts> {
-    let mut buf = Vec::with_capacity(8 * 1024);
-    candidates
-        .iter()
-        .map(|candidate| read_distribution(source, candidate, &mut buf))
-        .collect()
-}
-
 /// importlib's `Lookup` files `*.dist-info` / `*.egg-info` children under
 /// the normalized name from their file name, keeping the first-seen order
 /// of names, and lists `.egg` metadata after all of them.
@@ -156,31 +179,47 @@ fn discovery_order(children: Vec<Child>, path_entry: &Path) -> Vec<Candidate> {
     let egg_key = base
         .ends_with(".egg")
         .then(|| legacy_normalize_name(before_first(before_last(&base, '.'), '-')));
-    let mut groups: Vec<Vec<Candidate>> = Vec::new();
-    let mut group_of: HashMap<String, usize> = HashMap::new();
-    let mut eggs = Vec::new();
+    // Each candidate is tagged with the rank of its name's first sighting;
+    // a stable sort by rank then groups names without reordering within
+    // one. Eggs rank after every name.
+    let mut rank_of: FxHashMap<String, usize> = FxHashMap::default();
+    let mut ranked = Vec::new();
     for child in children {
-        let low = child.name.to_lowercase();
+        let low = python_lower(&child.name);
         if let Some(kind) = info_kind(&low, child.is_dir) {
             let lookup_key = normalize_name(before_first(before_last(&low, '.'), '-'));
-            let slot = *group_of.entry(lookup_key.clone()).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[slot].push(Candidate {
-                child,
-                kind,
-                lookup_key,
-            });
-        } else if let (Some(key), "egg-info") = (&egg_key, low.as_str()) {
-            eggs.push(Candidate {
+            let next = rank_of.len();
+            let rank = *rank_of.entry(lookup_key.clone()).or_insert(next);
+            ranked.push((
+                rank,
+                Candidate {
+                    child,
+                    kind,
+                    lookup_key,
+                },
+            ));
+        } else if let (Some(key), "egg-info") = (&egg_key, &*low) {
+            let candidate = Candidate {
                 child,
                 kind: Kind::Egg,
                 lookup_key: key.clone(),
-            });
+            };
+            ranked.push((usize::MAX, candidate));
         }
     }
-    groups.into_iter().flatten().chain(eggs).collect()
+    ranked.sort_by_key(|&(rank, _)| rank);
+    ranked.into_iter().map(|(_, candidate)| candidate).collect()
+}
+
+/// Python's `str.lower()`, without the Unicode tables for ASCII names.
+fn python_lower(name: &str) -> Cow<'_, str> {
+    if !name.is_ascii() {
+        Cow::Owned(name.to_lowercase())
+    } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 fn info_kind(lowercase_name: &str, is_dir: bool) -> Option<Kind> {
@@ -233,12 +272,13 @@ fn unique_key_from_stem(candidate: &Candidate, dir_paths_end_in_slash: bool) -> 
 }
 
 /// Reads name, version and entry points of one distribution, in the order
-/// importlib's `metadata` property tries its files.
-fn read_distribution(
+/// importlib's `metadata` property tries its files. The entry points
+/// borrow `buf`, which ends up holding `entry_points.txt`.
+fn read_distribution<'b>(
     source: &mut dyn Source,
     candidate: &Candidate,
-    buf: &mut Vec<u8>,
-) -> DistFacts {
+    buf: &'b mut ReadBuf,
+) -> DistFacts<'b> {
     let mut facts = DistFacts::default();
     let name = &candidate.child.name;
     let found = if candidate.kind.is_directory() {
@@ -255,7 +295,7 @@ fn read_distribution(
     };
     match found {
         Some(label) => {
-            let headers = metadata::parse_headers(buf, label, &mut facts.diagnostics);
+            let headers = metadata::parse_headers(buf.bytes(), label, &mut facts.diagnostics);
             facts.name = headers.name;
             facts.version = headers.version;
         }
@@ -267,7 +307,7 @@ fn read_distribution(
     if candidate.kind.is_directory() {
         let read = source.read(name, "entry_points.txt", Extent::Whole, buf);
         if note_failure(read, "entry_points.txt", &mut facts.diagnostics) {
-            facts.entry_points = entry_points::parse(buf, &mut facts.diagnostics);
+            facts.entry_points = entry_points::parse(buf.bytes(), &mut facts.diagnostics);
         }
     }
     facts
@@ -279,12 +319,12 @@ fn read_first_nonempty<'f>(
     source: &mut dyn Source,
     child: &str,
     files: &[&'f str],
-    buf: &mut Vec<u8>,
+    buf: &mut ReadBuf,
     diagnostics: &mut Vec<String>,
 ) -> Option<&'f str> {
     files.iter().copied().find(|file| {
         let read = source.read(child, file, Extent::Headers, buf);
-        note_failure(read, file, diagnostics) && !buf.is_empty()
+        note_failure(read, file, diagnostics) && !buf.bytes().is_empty()
     })
 }
 

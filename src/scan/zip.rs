@@ -5,12 +5,13 @@
 //! metadata file is found only under its exact member name.
 
 use std::fs::File;
-use std::io::Read as _;
 use std::path::Path;
 
 use ::zip::ZipArchive;
 
-use super::{read_sequentially, Candidate, Child, DistFacts, Extent, Read, Source};
+use super::{read_sequentially, Candidate, Child, Extent, Read, Source};
+use crate::index::IndexBuilder;
+use crate::read_buf::ReadBuf;
 
 pub(super) struct ZipSource {
     archive: ZipArchive<File>,
@@ -27,8 +28,8 @@ impl ZipSource {
 
 impl Source for ZipSource {
     /// One archive handle, one reader: zip members are read in order.
-    fn read_distributions(&mut self, candidates: &[Candidate]) -> Vec<DistFacts> {
-        read_sequentially(self, candidates)
+    fn read_distributions(&mut self, candidates: &[Candidate], builder: &mut IndexBuilder) {
+        read_sequentially(self, candidates, builder)
     }
 
     fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child> {
@@ -64,10 +65,10 @@ impl Source for ZipSource {
         children
     }
 
-    fn read(&mut self, child: &str, file: &str, _extent: Extent, buf: &mut Vec<u8>) -> Read {
+    fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut ReadBuf) -> Read {
         buf.clear();
         let member = format!("{child}/{file}");
-        let mut entry = match self.archive.by_name(&member) {
+        let entry = match self.archive.by_name(&member) {
             Ok(entry) => entry,
             Err(::zip::result::ZipError::FileNotFound) => return Read::Absent,
             Err(err) => return Read::Failed(format!("{member}: {err}")),
@@ -75,7 +76,7 @@ impl Source for ZipSource {
         if entry.is_dir() {
             return Read::Absent;
         }
-        match entry.read_to_end(buf) {
+        match extent.fill(buf, entry) {
             Ok(_) => Read::Found,
             Err(err) => Read::Failed(format!("{member}: {err}")),
         }
@@ -88,7 +89,7 @@ impl Source for ZipSource {
 
     /// `zipfile.Path.joinpath('')` names a directory, so importlib never
     /// reads single-file metadata out of a zip.
-    fn read_child(&mut self, _child: &str, _extent: Extent, buf: &mut Vec<u8>) -> Read {
+    fn read_child(&mut self, _child: &str, _extent: Extent, buf: &mut ReadBuf) -> Read {
         buf.clear();
         Read::Absent
     }

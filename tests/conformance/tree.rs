@@ -483,6 +483,21 @@ fn make_clean(root: &Path) -> Vec<PathBuf> {
             ),
         ],
     );
+    // A METADATA whose header block is empty (it starts with a blank line)
+    // is still not an empty file: importlib parses it, finds no headers,
+    // and never reads PKG-INFO.
+    info(
+        &site1,
+        "bodyfirst-1.0.dist-info",
+        &[
+            ("METADATA", b"\nName: bodyfirst\nVersion: 1.0\n"),
+            ("PKG-INFO", &meta("bodyfirst", "1.0")),
+            (
+                "entry_points.txt",
+                b"[console_scripts]\nbodyfirst = bodyfirst:main\n",
+            ),
+        ],
+    );
     // An empty dist-info.
     fs::create_dir_all(site1.join("hollow-0.0.dist-info")).unwrap();
     // No Name header: de-duplicated by its directory name.
