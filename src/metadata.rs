@@ -93,12 +93,20 @@ pub(crate) fn holds_header_block(bytes: &[u8], at_eof: bool) -> bool {
     if at_eof {
         return true;
     }
-    if memchr::memchr(b'\r', bytes).is_none()
-        && (bytes.starts_with(b"\n") || memchr::memmem::find(bytes, b"\n\n").is_some())
-    {
+    if memchr::memchr(b'\r', bytes).is_none() && first_blank_line(bytes).is_some() {
         return true;
     }
     header_block_len(bytes, false).is_some()
+}
+
+/// Where the first empty `\n`-terminated line starts, if there is one.
+fn first_blank_line(bytes: &[u8]) -> Option<usize> {
+    if bytes.first() == Some(&b'\n') {
+        return Some(0);
+    }
+    memchr::memchr_iter(b'\n', bytes)
+        .map(|i| i + 1)
+        .find(|&next| bytes.get(next) == Some(&b'\n'))
 }
 
 /// The length of the header block at the start of `bytes`, once it is
@@ -141,21 +149,37 @@ enum Pending {
 /// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
 /// would refuse the whole file); `label` names the file in that message.
 pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<String>) -> Headers {
+    // The buffer usually runs on past the header block into text that need
+    // not be valid (and may end mid-character). The block ends at the first
+    // blank line at the latest, so the text up to there is validated in one
+    // go; lines past its valid prefix are checked one by one.
+    let bound = first_blank_line(bytes).unwrap_or(bytes.len());
+    let valid = match std::str::from_utf8(&bytes[..bound]) {
+        Ok(text) => text,
+        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
+    };
     let mut headers = Headers::default();
     let mut pending: Option<Pending> = None;
+    let mut offset = 0;
     for (lineno, line) in raw_lines(bytes).enumerate() {
+        let start = offset;
+        offset += line.len_with_break;
         let shape = shape(line.content);
         if shape == Shape::Body {
             break;
         }
-        // Line by line, because the buffer usually runs on past the header
-        // block into text that need not be valid (or may end mid-character).
-        let Ok(text) = std::str::from_utf8(line.content) else {
-            diagnostics.push(format!(
-                "{label} line {}: not valid UTF-8, skipped",
-                lineno + 1
-            ));
-            continue;
+        let text = match valid.get(start..start + line.content.len()) {
+            Some(text) => text,
+            None => match std::str::from_utf8(line.content) {
+                Ok(text) => text,
+                Err(_) => {
+                    diagnostics.push(format!(
+                        "{label} line {}: not valid UTF-8, skipped",
+                        lineno + 1
+                    ));
+                    continue;
+                }
+            },
         };
         let newline = if line.terminated { "\n" } else { "" };
         let colon = match shape {
@@ -344,6 +368,14 @@ mod tests {
         let (h, d) = parse(b"Name: a\nAuthor: Jos\xe9\nVersion: 1\n");
         assert_eq!(h, nv(Some("a"), Some("1")));
         assert_eq!(d, ["METADATA line 2: not valid UTF-8, skipped"]);
+    }
+
+    #[test]
+    fn finds_the_first_blank_line() {
+        assert_eq!(first_blank_line(b"\nx"), Some(0));
+        assert_eq!(first_blank_line(b"a\nb\n\nc\n\n"), Some(4));
+        assert_eq!(first_blank_line(b"a\nb\n"), None);
+        assert_eq!(first_blank_line(b""), None);
     }
 
     #[test]
