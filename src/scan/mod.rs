@@ -1,7 +1,7 @@
 //! Turning one path entry into an [`Index`], the way importlib.metadata's
 //! `FastPath` and `Lookup` see it.
 //!
-//! A directory is listed with walkdir in directory order; a zip file on
+//! A directory is listed with `read_dir` in directory order; a zip file on
 //! `sys.path` is listed through its central directory. Nothing here fails:
 //! what cannot be read becomes a diagnostic, and a missing path entry is
 //! simply empty.
@@ -179,36 +179,48 @@ fn discovery_order(children: Vec<Child>, path_entry: &Path) -> Vec<Candidate> {
     let egg_key = base
         .ends_with(".egg")
         .then(|| legacy_normalize_name(before_first(before_last(&base, '.'), '-')));
-    // Each candidate is tagged with the rank of its name's first sighting;
-    // a stable sort by rank then groups names without reordering within
-    // one. Eggs rank after every name.
-    let mut rank_of: FxHashMap<String, usize> = FxHashMap::default();
-    let mut ranked = Vec::new();
+    let mut candidates = Vec::new();
+    let mut eggs = Vec::new();
     for child in children {
         let low = python_lower(&child.name);
         if let Some(kind) = info_kind(&low, child.is_dir) {
             let lookup_key = normalize_name(before_first(before_last(&low, '.'), '-'));
-            let next = rank_of.len();
-            let rank = *rank_of.entry(lookup_key.clone()).or_insert(next);
-            ranked.push((
-                rank,
-                Candidate {
-                    child,
-                    kind,
-                    lookup_key,
-                },
-            ));
+            candidates.push(Candidate {
+                child,
+                kind,
+                lookup_key,
+            });
         } else if let (Some(key), "egg-info") = (&egg_key, &*low) {
-            let candidate = Candidate {
+            eggs.push(Candidate {
                 child,
                 kind: Kind::Egg,
                 lookup_key: key.clone(),
-            };
-            ranked.push((usize::MAX, candidate));
+            });
         }
     }
+    group_by_first_sighting(&mut candidates);
+    candidates.extend(eggs);
+    candidates
+}
+
+/// Moves every candidate next to the first one with the same lookup key,
+/// keeping first-seen order otherwise. Usually every key is distinct and
+/// nothing moves.
+fn group_by_first_sighting(candidates: &mut Vec<Candidate>) {
+    let mut rank_of: FxHashMap<&str, usize> = FxHashMap::default();
+    let ranks: Vec<usize> = candidates
+        .iter()
+        .map(|candidate| {
+            let next = rank_of.len();
+            *rank_of.entry(&candidate.lookup_key).or_insert(next)
+        })
+        .collect();
+    if ranks.is_sorted() {
+        return;
+    }
+    let mut ranked: Vec<(usize, Candidate)> = ranks.into_iter().zip(candidates.drain(..)).collect();
     ranked.sort_by_key(|&(rank, _)| rank);
-    ranked.into_iter().map(|(_, candidate)| candidate).collect()
+    candidates.extend(ranked.into_iter().map(|(_, candidate)| candidate));
 }
 
 /// Python's `str.lower()`, without the Unicode tables for ASCII names.
