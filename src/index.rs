@@ -559,11 +559,13 @@ impl IndexBuilder {
     pub fn append(&mut self, shard: IndexBuilder) {
         let shard = shard.data;
         debug_assert!(shard.entry_diagnostics.start == shard.entry_diagnostics.end);
+        assert!(
+            self.data.strings.len() + shard.strings.len() <= u32::MAX as usize,
+            "index arena exceeds 4 GiB"
+        );
         let strings = self.data.strings.len() as u32;
         let entry_points = self.data.entry_points.len() as u32;
         let diagnostics = self.data.diagnostics.len() as u32;
-        u32::try_from(self.data.strings.len() + shard.strings.len())
-            .expect("index arena exceeds 4 GiB");
         self.data.strings.push_str(&shard.strings);
         let span = |s: Span| Span {
             start: s.start + strings,
