@@ -20,7 +20,7 @@ use crate::index::{Index, IndexData};
 use crate::outcome::{Lookup, Outcome, Publish};
 use crate::platform;
 use crate::query::Environment;
-use crate::read_buf::ReadBuf;
+use crate::read_buf::{ReadBuf, ShortRead};
 
 /// Set to anything but `0` or the empty string to turn the cache off.
 pub const ENV_DISABLE: &str = "EPCACHE_DISABLE";
@@ -458,7 +458,9 @@ fn read_index(
     }
     buf.clear();
     buf.reserve(meta.len() as usize + 1);
-    buf.fill_to_end(&mut handle)
+    // The file is replaced by rename, never written in place, so once the
+    // size fstat gave is in, a short read is the end.
+    buf.fill_to_end(&mut handle, ShortRead::EndPast(meta.len() as usize))
         .map_err(|err| Lookup::Unusable(format!("reading {}: {err}", file.display())))?;
     let parts = format::split(buf.bytes()).map_err(|err| Lookup::Corrupt(err.to_string()))?;
     if !parts.checksum_ok {

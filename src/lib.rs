@@ -51,8 +51,10 @@
 //!   [diagnostic](Distribution::diagnostics); everything else stays visible.
 //! * Text that is not valid UTF-8 makes importlib fail too. epcache skips
 //!   only the offending lines, with a diagnostic.
-//! * Only the header block of `METADATA` is read, so bytes in the long
-//!   description can never affect the answer.
+//! * `METADATA` is read only as far as its first `Name` and `Version` (and
+//!   any continuation lines of theirs), so nothing after them, neither
+//!   later headers nor the long description, can affect the answer. Not
+//!   valid UTF-8 there is not reported, where importlib would fail.
 //! * `distribution(name)` prefers a match that has metadata over an empty
 //!   one, as importlib_metadata ≥ 8 and Python ≥ 3.13 do.
 //! * Normalized names use `-` (PEP 503); importlib uses `_` internally.

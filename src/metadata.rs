@@ -16,8 +16,6 @@ pub(crate) struct Headers {
 struct RawLine<'a> {
     content: &'a [u8],
     terminated: bool,
-    /// Bytes the line occupies including its break (1 or 2 bytes, or none).
-    len_with_break: usize,
 }
 
 /// Splits on `\r\n`, `\r` and `\n`, the line breaks universal-newline
@@ -34,18 +32,15 @@ fn raw_lines(bytes: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
                 Some(RawLine {
                     content,
                     terminated: false,
-                    len_with_break: content.len(),
                 })
             }
             Some(i) => {
                 let content = &rest[..i];
                 let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
-                let len_with_break = i + if crlf { 2 } else { 1 };
-                rest = &rest[len_with_break..];
+                rest = &rest[i + if crlf { 2 } else { 1 }..];
                 Some(RawLine {
                     content,
                     terminated: true,
-                    len_with_break,
                 })
             }
         }
@@ -76,57 +71,67 @@ fn shape(line: &[u8]) -> Shape {
         .count();
     if line.get(name_len) == Some(&b':') {
         Shape::Field { colon: name_len }
-    } else if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+    } else if starts_continuation(line) {
         Shape::Continuation
     } else {
         Shape::Body
     }
 }
 
-/// Whether `bytes`, the start of a METADATA file, certainly holds its whole
-/// header block, so that reading can stop.
+/// Whether `bytes`, the start of a METADATA file, settle its first `Name`
+/// and `Version`, so that reading can stop.
 ///
-/// A blank line ends the block at the latest, and finding one is a single
-/// vectorized search; files with `\r` line breaks, or whose block ends
-/// early at a line that is not a header, take the line-by-line path.
-pub(crate) fn holds_header_block(bytes: &[u8], at_eof: bool) -> bool {
+/// They are settled once both have been seen and a line after the later
+/// one has begun that is not a continuation, or once the header block has
+/// ended, or at the end of the file. Nothing past that point can change
+/// them: the email parser keeps the first of repeated headers. This walks
+/// the same lines [`parse_headers`] does, by the same rules.
+pub(crate) fn settles_name_and_version(bytes: &[u8], at_eof: bool) -> bool {
     if at_eof {
         return true;
     }
-    if memchr::memchr(b'\r', bytes).is_none() && first_blank_line(bytes).is_some() {
-        return true;
-    }
-    header_block_len(bytes, false).is_some()
-}
-
-/// Where the first empty `\n`-terminated line starts, if there is one.
-fn first_blank_line(bytes: &[u8]) -> Option<usize> {
-    if bytes.first() == Some(&b'\n') {
-        return Some(0);
-    }
-    memchr::memchr_iter(b'\n', bytes)
-        .map(|i| i + 1)
-        .find(|&next| bytes.get(next) == Some(&b'\n'))
-}
-
-/// The length of the header block at the start of `bytes`, once it is
-/// known: up to the first complete line that is not a header line, or all
-/// of it when `at_eof` says no more text follows. `None` means more bytes
-/// are needed to tell.
-pub(crate) fn header_block_len(bytes: &[u8], at_eof: bool) -> Option<usize> {
-    let mut offset = 0;
+    let (mut name, mut version) = (false, false);
     for line in raw_lines(bytes) {
-        // An unterminated last line may still grow; a line ending in a final
-        // `\r` is complete even if `\n` follows later.
-        if !line.terminated && !at_eof {
-            return None;
+        if !line.terminated {
+            // Its first byte already says whether it continues the header
+            // before it; more bytes could not change that.
+            return name && version && !starts_continuation(line.content);
         }
-        if shape(line.content) == Shape::Body {
-            return Some(offset);
+        let colon = match shape(line.content) {
+            Shape::Body => return true,
+            Shape::Continuation => continue,
+            _ if name && version => return true,
+            Shape::Envelope => continue,
+            Shape::Field { colon } => colon,
+        };
+        match wanted(&line.content[..colon]) {
+            Some(Field::Name) if valid_text(line.content) => name = true,
+            Some(Field::Version) if valid_text(line.content) => version = true,
+            _ => {}
         }
-        offset += line.len_with_break;
     }
-    at_eof.then_some(offset)
+    // A line break was the last byte: what follows decides.
+    false
+}
+
+fn starts_continuation(line: &[u8]) -> bool {
+    line.first().is_some_and(|&b| b == b' ' || b == b'\t')
+}
+
+fn valid_text(line: &[u8]) -> bool {
+    std::str::from_utf8(line).is_ok()
+}
+
+/// Which wanted header a header name is, compared the way the email
+/// parser does (case-insensitively).
+fn wanted(header: &[u8]) -> Option<Field> {
+    if header.eq_ignore_ascii_case(b"name") {
+        Some(Field::Name)
+    } else if header.eq_ignore_ascii_case(b"version") {
+        Some(Field::Version)
+    } else {
+        None
+    }
 }
 
 /// Which of the two wanted headers a line starts.
@@ -144,42 +149,33 @@ enum Pending {
     Kept { field: Field, value: String },
 }
 
-/// Parses the header block at the start of `bytes`.
+/// Parses the first `Name` and `Version` from the header block at the
+/// start of `bytes`, stopping as soon as both are settled (see
+/// [`settles_name_and_version`]).
 ///
 /// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
 /// would refuse the whole file); `label` names the file in that message.
+/// Such a line still ends the header before it, as its shape says it does.
 pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<String>) -> Headers {
-    // The buffer usually runs on past the header block into text that need
-    // not be valid (and may end mid-character). The block ends at the first
-    // blank line at the latest, so the text up to there is validated in one
-    // go; lines past its valid prefix are checked one by one.
-    let bound = first_blank_line(bytes).unwrap_or(bytes.len());
-    let valid = match std::str::from_utf8(&bytes[..bound]) {
-        Ok(text) => text,
-        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
-    };
     let mut headers = Headers::default();
     let mut pending: Option<Pending> = None;
-    let mut offset = 0;
     for (lineno, line) in raw_lines(bytes).enumerate() {
-        let start = offset;
-        offset += line.len_with_break;
         let shape = shape(line.content);
         if shape == Shape::Body {
             break;
         }
-        let text = match valid.get(start..start + line.content.len()) {
-            Some(text) => text,
-            None => match std::str::from_utf8(line.content) {
-                Ok(text) => text,
-                Err(_) => {
-                    diagnostics.push(format!(
-                        "{label} line {}: not valid UTF-8, skipped",
-                        lineno + 1
-                    ));
-                    continue;
-                }
-            },
+        if shape != Shape::Continuation {
+            finish(pending.take(), &mut headers);
+            if headers.name.is_some() && headers.version.is_some() {
+                break;
+            }
+        }
+        let Ok(text) = std::str::from_utf8(line.content) else {
+            diagnostics.push(format!(
+                "{label} line {}: not valid UTF-8, skipped",
+                lineno + 1
+            ));
+            continue;
         };
         let newline = if line.terminated { "\n" } else { "" };
         let colon = match shape {
@@ -195,19 +191,17 @@ pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<Str
             Shape::Field { colon } => colon,
             Shape::Envelope | Shape::Body => 0,
         };
-        finish(pending.take(), &mut headers);
         // The envelope line and a line with an empty name are never headers.
         if colon == 0 {
             continue;
         }
-        let name = &text[..colon];
-        let field = if name.eq_ignore_ascii_case("name") && headers.name.is_none() {
-            Field::Name
-        } else if name.eq_ignore_ascii_case("version") && headers.version.is_none() {
-            Field::Version
-        } else {
-            pending = Some(Pending::Ignored);
-            continue;
+        let field = match wanted(&line.content[..colon]) {
+            Some(Field::Name) if headers.name.is_none() => Field::Name,
+            Some(Field::Version) if headers.version.is_none() => Field::Version,
+            _ => {
+                pending = Some(Pending::Ignored);
+                continue;
+            }
         };
         let mut value = text[colon + 1..].trim_start_matches([' ', '\t']).to_owned();
         value.push_str(newline);
@@ -370,25 +364,61 @@ mod tests {
         assert_eq!(d, ["METADATA line 2: not valid UTF-8, skipped"]);
     }
 
+    /// What reading stops at, and that the parser, given just those bytes,
+    /// finds what it would find in the whole file.
     #[test]
-    fn finds_the_first_blank_line() {
-        assert_eq!(first_blank_line(b"\nx"), Some(0));
-        assert_eq!(first_blank_line(b"a\nb\n\nc\n\n"), Some(4));
-        assert_eq!(first_blank_line(b"a\nb\n"), None);
-        assert_eq!(first_blank_line(b""), None);
+    fn reading_stops_once_name_and_version_are_settled() {
+        let settled_at = |text: &[u8]| {
+            (1..=text.len())
+                .find(|&n| settles_name_and_version(&text[..n], n == text.len()))
+                .unwrap()
+        };
+        let cases: [(&[u8], usize); 9] = [
+            // Settled by the first byte of the line after Version.
+            (
+                b"Metadata-Version: 2.1\nName: a\nVersion: 1\nSummary: s\n",
+                42,
+            ),
+            // A continuation keeps it open until the next header starts.
+            (b"Name: a\nVersion: 1\n .post1\nX: y\n", 28),
+            // A blank line ends the block whatever is missing.
+            (b"Name: a\n\nVersion: 1\n", 9),
+            (b"Name: a\nbody line\nVersion: 1\n", 18),
+            // Missing Version: only the end of the block or file settles it.
+            (b"Name: a\nSummary: s\n", 19),
+            // A line break at the very end could be half of `\r\n`.
+            (b"Name: a\r\nVersion: 1\r\nX", 22),
+            (b"Name: a\rVersion: 1\rX", 20),
+            // A Name that is not UTF-8 is skipped, so a later one counts.
+            (b"Name: \xff\nVersion: 1\nName: b\nX: y\n", 28),
+            (b"Version: 1\nName: a\n\tb\nZ", 23),
+        ];
+        for (text, want) in cases {
+            let at = settled_at(text);
+            assert_eq!(at, want, "{:?}", String::from_utf8_lossy(text));
+            assert_eq!(
+                parse(&text[..at]),
+                parse(text),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        assert!(!settles_name_and_version(b"Name: a\nVersion: 1\n", false));
+        assert!(settles_name_and_version(b"Name: a\nVersion: 1\n", true));
     }
 
     #[test]
-    fn knows_when_the_header_block_is_complete() {
-        assert!(holds_header_block(b"Name: a\n\nbody", false));
-        assert!(holds_header_block(b"\nName: a\n", false));
-        assert!(!holds_header_block(b"Name: a\nVersion: 1\n", false));
-        assert!(holds_header_block(b"Name: a\nVersion: 1\n", true));
-        assert!(holds_header_block(b"Name: a\r\n\r\nbody", false));
-        assert!(!holds_header_block(b"Name: a\r\nVersion: 1\r\n", false));
-        // A line that is not a header ends the block before any blank line.
-        assert!(holds_header_block(b"Name: a\nbody line\nmore", false));
-        assert!(!holds_header_block(b"Name: a\nbody li", false));
+    fn parsing_stops_once_both_are_settled() {
+        let (h, d) = parse(b"Name: a\nVersion: 1\nAuthor: \xff\nName: b\n");
+        assert_eq!(h, nv(Some("a"), Some("1")));
+        assert!(d.is_empty(), "lines past Version are never looked at");
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_still_ends_the_header_before_it() {
+        let (h, d) = parse(b"Version: 1\nAuthor: \xff\n more\nName: a\n");
+        assert_eq!(h, nv(Some("a"), Some("1")));
+        assert_eq!(d, ["METADATA line 2: not valid UTF-8, skipped"]);
     }
 
     #[test]
@@ -399,16 +429,15 @@ mod tests {
     }
 
     #[test]
-    fn block_length_needs_a_terminated_ending_line() {
-        assert_eq!(header_block_len(b"Name: a\nVersion: 1\n", false), None);
-        assert_eq!(header_block_len(b"Name: a\nVersion: 1\n", true), Some(19));
-        assert_eq!(header_block_len(b"Name: a\n\nbody", false), Some(8));
-        assert_eq!(header_block_len(b"Name: a\nbody\n", false), Some(8));
-        assert_eq!(header_block_len(b"Name: a\nbody", false), None);
-        assert_eq!(header_block_len(b"Name: a\nbody", true), Some(8));
-        assert_eq!(header_block_len(b"Name: a\r", false), None);
-        assert_eq!(header_block_len(b"Name: a\r\r", false), Some(8));
-        assert_eq!(header_block_len(b"Name: a", true), Some(7));
-        assert_eq!(header_block_len(b"", true), Some(0));
+    fn only_complete_lines_end_the_block() {
+        let settles = settles_name_and_version;
+        assert!(settles(b"Name: a\n\nbody", false));
+        assert!(settles(b"Name: a\nbody\n", false));
+        // "body" could still become "body: x", a header.
+        assert!(!settles(b"Name: a\nbody", false));
+        assert!(settles(b"Name: a\nbody", true));
+        assert!(!settles(b"Name: a\r", false));
+        assert!(settles(b"Name: a\r\r", false));
+        assert!(settles(b"", true));
     }
 }

@@ -280,4 +280,44 @@ impl DirHandle {
             })
         }
     }
+
+    /// Whether a read of a regular file opened through this handle that
+    /// returns fewer bytes than asked for has reached the end of the file
+    /// (see [`crate::read_buf::ShortRead`]).
+    ///
+    /// On Linux that is known for the local file systems whose reads are
+    /// served from the page cache and stop only at the file's size, at an
+    /// error, or on a fatal signal: ext2/3/4, XFS, Btrfs, F2FS, tmpfs, and
+    /// overlayfs (which passes reads to the file system beneath it, in
+    /// practice one of these). FUSE and network file systems may return
+    /// less before the end, and everywhere else, including all other
+    /// platforms, the answer is the cautious `false`.
+    pub(crate) fn short_reads_end_files(&self) -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::AsRawFd;
+            let mut stats = std::mem::MaybeUninit::<libc::statfs>::uninit();
+            // SAFETY: the descriptor belongs to `self`, and `stats` is only
+            // read after fstatfs reports that it filled it in.
+            let stats = unsafe {
+                if libc::fstatfs(self.file.as_raw_fd(), stats.as_mut_ptr()) != 0 {
+                    return false;
+                }
+                stats.assume_init()
+            };
+            [
+                libc::EXT4_SUPER_MAGIC,
+                libc::XFS_SUPER_MAGIC,
+                libc::BTRFS_SUPER_MAGIC,
+                libc::F2FS_SUPER_MAGIC,
+                libc::TMPFS_MAGIC,
+                libc::OVERLAYFS_SUPER_MAGIC,
+            ]
+            .contains(&stats.f_type)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            false
+        }
+    }
 }

@@ -67,17 +67,17 @@ impl ReadBuf {
         self.start = start;
     }
 
-    /// Replaces the contents with bytes from `reader`, reading until
-    /// `enough(contents, at_eof)` says so. Each read asks for `chunk`
-    /// bytes, or for all the room there is when `chunk` is `None`.
+    /// Replaces the contents with bytes from `reader`, reading as `plan`
+    /// says until `enough(contents, at_eof)` does.
     pub(crate) fn fill(
         &mut self,
         mut reader: impl Read,
-        chunk: Option<usize>,
+        plan: ReadPlan,
         enough: impl Fn(&[u8], bool) -> bool,
     ) -> io::Result<()> {
         const MIN_ROOM: usize = 4 * 1024;
         self.len = 0;
+        let mut chunk = plan.first;
         loop {
             self.reserve(chunk.unwrap_or(MIN_ROOM));
             let room = self.capacity() - self.len;
@@ -88,15 +88,66 @@ impl ReadBuf {
                 other => other?,
             };
             self.len += n;
-            if enough(self.bytes(), n == 0) {
+            let at_eof = n == 0 || (n < want && plan.short_read.is_end(self.len));
+            if enough(self.bytes(), at_eof) {
                 return Ok(());
             }
+            chunk = plan.then;
         }
     }
 
     /// Replaces the contents with everything `reader` holds.
-    pub(crate) fn fill_to_end(&mut self, reader: impl Read) -> io::Result<()> {
-        self.fill(reader, None, |_, at_eof| at_eof)
+    pub(crate) fn fill_to_end(
+        &mut self,
+        reader: impl Read,
+        short_read: ShortRead,
+    ) -> io::Result<()> {
+        let plan = ReadPlan {
+            first: None,
+            then: None,
+            short_read,
+        };
+        self.fill(reader, plan, |_, at_eof| at_eof)
+    }
+}
+
+/// How [`ReadBuf::fill`] asks a reader for bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadPlan {
+    /// Bytes asked for by the first read; `None` asks for all the room
+    /// there is.
+    pub first: Option<usize>,
+    /// Bytes asked for by each later read, likewise.
+    pub then: Option<usize>,
+    /// What a read that returns fewer bytes than asked for means.
+    pub short_read: ShortRead,
+}
+
+/// Whether a read that returns fewer bytes than asked for has reached the
+/// end. Believing it saves the last read, the one that returns 0: one
+/// system call in three for a small file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ShortRead {
+    /// Never: read on until a read returns 0. Pipes, FUSE and network file
+    /// systems, and decompressing readers may return less before the end.
+    Continue,
+    /// Always: a regular file on a file system that serves reads from the
+    /// page cache up to the file's size (see
+    /// [`crate::platform::DirHandle::short_reads_end_files`]).
+    End,
+    /// Once this many bytes, the size `fstat` reported, have been read. That
+    /// holds on any file system for a file that is replaced by rename and
+    /// never written in place, such as a cache file.
+    EndPast(usize),
+}
+
+impl ShortRead {
+    fn is_end(self, read_so_far: usize) -> bool {
+        match self {
+            ShortRead::Continue => false,
+            ShortRead::End => true,
+            ShortRead::EndPast(size) => read_so_far >= size,
+        }
     }
 }
 
@@ -104,14 +155,97 @@ impl ReadBuf {
 mod tests {
     use super::*;
 
+    fn chunks(chunk: Option<usize>) -> ReadPlan {
+        ReadPlan {
+            first: chunk,
+            then: chunk,
+            short_read: ShortRead::Continue,
+        }
+    }
+
+    /// Hands out at most `limit` bytes per read, as a pipe or a FUSE file
+    /// system may.
+    struct Dribble<'a> {
+        rest: &'a [u8],
+        limit: usize,
+        reads: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = self.rest.len().min(self.limit).min(out.len());
+            out[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn short_reads_end_the_fill_only_when_the_plan_says_so() {
+        let text = b"[console_scripts]\nx = y:z\n".repeat(10);
+        let mut buf = ReadBuf::default();
+        let mut reader = Dribble {
+            rest: &text,
+            limit: 7,
+            reads: 0,
+        };
+        buf.fill_to_end(&mut reader, ShortRead::Continue).unwrap();
+        assert_eq!(buf.bytes(), &text[..]);
+        assert_eq!(reader.reads, text.len().div_ceil(7) + 1);
+
+        // Short reads before the promised size are not the end.
+        for (past, reads) in [(text.len(), text.len().div_ceil(7)), (0, 1)] {
+            let mut reader = Dribble {
+                rest: &text,
+                limit: 7,
+                reads: 0,
+            };
+            buf.fill_to_end(&mut reader, ShortRead::EndPast(past))
+                .unwrap();
+            assert_eq!(buf.bytes(), &text[..past.max(7)]);
+            assert_eq!(reader.reads, reads);
+        }
+
+        let mut reader = Dribble {
+            rest: &text,
+            limit: usize::MAX,
+            reads: 0,
+        };
+        buf.fill_to_end(&mut reader, ShortRead::End).unwrap();
+        assert_eq!(buf.bytes(), &text[..]);
+        assert_eq!(reader.reads, 1, "a short read is the end");
+    }
+
+    #[test]
+    fn later_reads_use_the_later_chunk() {
+        let text = vec![1u8; 10_000];
+        let mut buf = ReadBuf::default();
+        let mut reader = Dribble {
+            rest: &text,
+            limit: usize::MAX,
+            reads: 0,
+        };
+        let plan = ReadPlan {
+            first: Some(100),
+            then: Some(4000),
+            short_read: ShortRead::End,
+        };
+        buf.fill(&mut reader, plan, |bytes, eof| eof || bytes.len() >= 4100)
+            .unwrap();
+        assert_eq!(buf.bytes().len(), 4100);
+        assert_eq!(reader.reads, 2);
+    }
+
     #[test]
     fn contents_start_aligned_and_survive_growth() {
         let text: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
         let mut buf = ReadBuf::default();
-        buf.fill(&text[..], Some(1000), |_, eof| eof).unwrap();
+        buf.fill(&text[..], chunks(Some(1000)), |_, eof| eof)
+            .unwrap();
         assert_eq!(buf.bytes(), &text[..]);
         assert_eq!(buf.bytes().as_ptr() as usize % ALIGN, 0);
-        buf.fill_to_end(&b"short"[..]).unwrap();
+        buf.fill_to_end(&b"short"[..], ShortRead::Continue).unwrap();
         assert_eq!(buf.bytes(), b"short");
         assert_eq!(buf.bytes().as_ptr() as usize % ALIGN, 0);
         buf.clear();
@@ -122,7 +256,7 @@ mod tests {
     fn stops_when_enough_is_read() {
         let mut buf = ReadBuf::default();
         let source = b"Name: a\n\nlong description".repeat(1000);
-        buf.fill(&source[..], Some(16), |bytes, eof| {
+        buf.fill(&source[..], chunks(Some(16)), |bytes, eof| {
             eof || bytes.windows(2).any(|w| w == b"\n\n")
         })
         .unwrap();
@@ -135,7 +269,8 @@ mod tests {
         buf.reserve(100_000);
         let capacity = buf.capacity();
         assert!(capacity >= 100_000);
-        buf.fill_to_end(&vec![7u8; 90_000][..]).unwrap();
+        buf.fill_to_end(&vec![7u8; 90_000][..], ShortRead::Continue)
+            .unwrap();
         assert_eq!(buf.capacity(), capacity);
         assert_eq!(buf.bytes().len(), 90_000);
     }

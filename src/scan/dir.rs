@@ -3,13 +3,14 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::{
     is_missing, may_hold_metadata, read_sequentially, Candidate, Child, Extent, Read, Source,
 };
 use crate::index::IndexBuilder;
 use crate::platform::{open_in, DirHandle};
-use crate::read_buf::ReadBuf;
+use crate::read_buf::{ReadBuf, ShortRead};
 
 /// Below this many distributions a second thread costs more than it saves.
 const DISTS_PER_THREAD: usize = 48;
@@ -30,19 +31,43 @@ fn reader_threads(count: usize) -> usize {
 }
 
 pub(super) struct DirSource {
-    root: PathBuf,
-    /// Files are opened relative to this; `None` when the directory could
-    /// not be opened, in which case every read fails like the listing did.
-    handle: Option<DirHandle>,
+    /// What every reader thread shares.
+    dir: Arc<Dir>,
     /// Where [`open_in`] builds each file name.
     name_scratch: Vec<u8>,
 }
 
+/// The path entry being read.
+struct Dir {
+    root: PathBuf,
+    /// Files are opened relative to this; `None` when the directory could
+    /// not be opened, in which case every read fails like the listing did.
+    handle: Option<DirHandle>,
+    /// What a short read of a file in it means.
+    short_read: ShortRead,
+}
+
 impl DirSource {
     pub(super) fn new(root: &Path) -> Self {
+        let handle = DirHandle::open(root).ok();
+        let short_read = match &handle {
+            Some(handle) if handle.short_reads_end_files() => ShortRead::End,
+            _ => ShortRead::Continue,
+        };
         DirSource {
-            root: root.to_path_buf(),
-            handle: DirHandle::open(root).ok(),
+            dir: Arc::new(Dir {
+                root: root.to_path_buf(),
+                handle,
+                short_read,
+            }),
+            name_scratch: Vec::new(),
+        }
+    }
+
+    /// Another reader of the same directory, for another thread.
+    fn another_reader(&self) -> Self {
+        DirSource {
+            dir: Arc::clone(&self.dir),
             name_scratch: Vec::new(),
         }
     }
@@ -50,12 +75,13 @@ impl DirSource {
     /// Reads the file `parts` names inside the path entry.
     fn read_path(&mut self, parts: &[&str], extent: Extent, buf: &mut ReadBuf) -> Read {
         buf.clear();
-        let opened = match &self.handle {
+        let dir = &*self.dir;
+        let opened = match &dir.handle {
             Some(handle) => open_in(handle, parts, &mut self.name_scratch),
             None => File::open(
                 parts
                     .iter()
-                    .fold(self.root.clone(), |path, part| path.join(part)),
+                    .fold(dir.root.clone(), |path, part| path.join(part)),
             ),
         };
         let file = match opened {
@@ -63,7 +89,7 @@ impl DirSource {
             Err(err) if is_missing(&err) => return Read::Absent,
             Err(err) => return Read::Failed(err.to_string()),
         };
-        match extent.fill(buf, file) {
+        match extent.fill(buf, file, dir.short_read) {
             Ok(()) => Read::Found,
             // Opening a directory succeeds on Unix; reading it says EISDIR.
             Err(err) if is_missing(&err) => Read::Absent,
@@ -96,7 +122,7 @@ impl Source for DirSource {
         // std's read_dir rather than walkdir: walkdir opens every child
         // directory it yields, even at max_depth(1), which made listing a
         // 400-distribution site-packages ten times slower (3.3 ms vs 0.35 ms).
-        let entries = match std::fs::read_dir(&self.root) {
+        let entries = match std::fs::read_dir(&self.dir.root) {
             Ok(entries) => entries,
             Err(err) if is_missing(&err) => return Vec::new(),
             Err(err) => {
@@ -151,12 +177,12 @@ impl Source for DirSource {
         }
         let blocks: Vec<&[Candidate]> = candidates.chunks(BLOCK).collect();
         let next = AtomicUsize::new(0);
-        let root = self.root.clone();
         let mut parts = std::thread::scope(|scope| {
             let workers: Vec<_> = (1..threads)
                 .map(|_| {
-                    let (blocks, next, root) = (&blocks, &next, &root);
-                    scope.spawn(move || read_blocks(&mut DirSource::new(root), blocks, next))
+                    let (blocks, next) = (&blocks, &next);
+                    let mut reader = self.another_reader();
+                    scope.spawn(move || read_blocks(&mut reader, blocks, next))
                 })
                 .collect();
             let mut parts = read_blocks(self, &blocks, &next);

@@ -11,7 +11,7 @@ use ::zip::ZipArchive;
 
 use super::{read_sequentially, Candidate, Child, Extent, Read, Source};
 use crate::index::IndexBuilder;
-use crate::read_buf::ReadBuf;
+use crate::read_buf::{ReadBuf, ShortRead};
 
 pub(super) struct ZipSource {
     archive: ZipArchive<File>,
@@ -76,7 +76,8 @@ impl Source for ZipSource {
         if entry.is_dir() {
             return Read::Absent;
         }
-        match extent.fill(buf, entry) {
+        // A decompressing reader may return less than asked before the end.
+        match extent.fill(buf, entry, ShortRead::Continue) {
             Ok(_) => Read::Found,
             Err(err) => Read::Failed(format!("{member}: {err}")),
         }

@@ -98,8 +98,9 @@ pub enum Fault {
     /// A METADATA header line has non-UTF-8 bytes: importlib raises on
     /// `name` and `version`; epcache skips that line with a diagnostic.
     MetadataUtf8,
-    /// Non-UTF-8 bytes after the header block: importlib raises; epcache
-    /// never reads that far (documented divergence), so no diagnostic.
+    /// Non-UTF-8 bytes after `Name` and `Version`, in a later header and in
+    /// the body: importlib raises; epcache never reads that far
+    /// (documented divergence), so no diagnostic.
     BodyUtf8,
     /// A directory or dangling symlink where a file belongs: importlib
     /// silently treats it as absent, and so does epcache.
@@ -204,8 +205,8 @@ fn make_faulty(entry: &Path, fixed: bool) {
                 "METADATA",
                 pick(
                     fixed,
-                    b"Metadata-Version: 2.1\nName: badbody\nVersion: 1.0\n\nLatin-1 in the body: caf\xe9\n",
-                    b"Metadata-Version: 2.1\nName: badbody\nVersion: 1.0\n\nLatin-1 in the body: caf\n",
+                    b"Metadata-Version: 2.1\nName: badbody\nVersion: 1.0\nSummary: caf\xe9\n\nLatin-1 in the body: caf\xe9\n",
+                    b"Metadata-Version: 2.1\nName: badbody\nVersion: 1.0\nSummary: caf\n\nLatin-1 in the body: caf\n",
                 ),
             ),
             ("entry_points.txt", b"[console_scripts]\nbadbody = badbody:main\n"),
@@ -220,7 +221,7 @@ fn make_faulty(entry: &Path, fixed: bool) {
                 "METADATA",
                 pick(
                     fixed,
-                    b"Metadata-Version: 2.1\nName: Mixed\nVersion: 1.0\nKeywords: \x80\n\n",
+                    b"Metadata-Version: 2.1\nName: Mixed\nKeywords: \x80\nVersion: 1.0\n\n",
                     b"Metadata-Version: 2.1\nName: Mixed\nVersion: 1.0\n\n",
                 ),
             ),
