@@ -10,10 +10,14 @@
 //! removed, renamed or replaced metadata directory, and every file created,
 //! removed or renamed inside one.
 
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use wincode::{SchemaRead, SchemaWrite};
 
+use crate::freshness::Key;
+use crate::pipeline::process_while_listing;
+use crate::platform::DirHandle;
 use crate::scan::may_hold_metadata;
 
 /// One child of the directory as the fingerprint records it.
@@ -25,42 +29,59 @@ struct Entry {
     inode: u64,
 }
 
+/// Names per block of stats handed to another thread while the listing
+/// goes on (see [`process_while_listing`]).
+const BLOCK: usize = 32;
+
 /// The encoded fingerprint of a directory and how many children it
 /// covers, or `None` when the directory cannot be listed.
 pub(crate) fn take(dir: &Path) -> Option<(Vec<u8>, usize)> {
+    let handle = DirHandle::open(dir).ok()?;
+    let mut listed = Ok(());
+    let done = process_while_listing(
+        BLOCK,
+        |found| {
+            listed = handle.for_each_entry(|name, _| {
+                // A name that is not UTF-8 is skipped by the scanner, but it
+                // still must show up here so that its appearance is noticed.
+                if may_hold_metadata(name.as_encoded_bytes()) {
+                    found(name.to_owned());
+                }
+            });
+        },
+        || (),
+        |(), names| {
+            let keys: Vec<Key> = names.iter().map(|name| key_of(&handle, name)).collect();
+            keys
+        },
+    );
+    listed.ok()?;
     let mut entries = Vec::new();
-    for child in std::fs::read_dir(dir).ok()? {
-        let child = child.ok()?;
-        let name = child.file_name();
-        // A name that is not UTF-8 is skipped by the scanner, but it still
-        // must show up here so that its appearance is noticed.
-        let name = name.to_string_lossy();
-        if !may_hold_metadata(&name) {
-            continue;
-        }
-        // The entry's own stat is taken relative to the listing's directory
-        // descriptor (no path walk). Symlinks are followed, as the scanner's
-        // reads do; a dangling one is recorded with zeros: its appearance
-        // still changes the listing.
-        let meta = match child.metadata() {
-            Ok(meta) if meta.file_type().is_symlink() => std::fs::metadata(child.path()),
-            other => other,
-        };
-        let key = meta.map_or_else(
-            |_| crate::freshness::Key::default(),
-            |m| crate::platform::key_from_metadata(&m),
-        );
-        entries.push(Entry {
-            name: name.into_owned(),
-            mtime_ns: key.mtime_ns,
-            ctime_ns: key.ctime_ns,
-            inode: key.inode,
-        });
+    for block in done {
+        entries.extend(block.items.into_iter().zip(block.result).map(entry));
     }
     // Listing order may differ between two listings of the same contents.
     entries.sort_unstable();
     let count = entries.len();
     Some((wincode::serialize(&entries).ok()?, count))
+}
+
+/// A child's key, taken relative to the directory's descriptor (no path
+/// walk) and following symlinks, as the scanner's reads do. A dangling one
+/// is recorded with zeros: its appearance still changes the listing.
+fn key_of(handle: &DirHandle, name: &OsStr) -> Key {
+    handle.key_of(name).unwrap_or_default()
+}
+
+fn entry((name, key): (OsString, Key)) -> Entry {
+    Entry {
+        name: name
+            .into_string()
+            .unwrap_or_else(|name| name.to_string_lossy().into_owned()),
+        mtime_ns: key.mtime_ns,
+        ctime_ns: key.ctime_ns,
+        inode: key.inode,
+    }
 }
 
 /// How many children an encoded fingerprint covers.

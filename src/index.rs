@@ -600,6 +600,21 @@ impl IndexBuilder {
             .extend(shard.diagnostics.into_iter().map(span));
     }
 
+    /// Puts the distributions in the given order: `order[i]` is the
+    /// current position of the one that goes to position `i`. Only the
+    /// records move; their strings and rows stay where they are.
+    pub fn reorder(&mut self, order: &[usize]) {
+        assert_eq!(order.len(), self.data.dists.len(), "not a permutation");
+        let mut slots: Vec<Option<DistRecord>> = std::mem::take(&mut self.data.dists)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.data.dists = order
+            .iter()
+            .map(|&i| slots[i].take().expect("not a permutation"))
+            .collect();
+    }
+
     pub fn finish(self, path_entry: PathBuf) -> Index {
         Index::from_parts(path_entry, self.data)
     }
@@ -688,6 +703,23 @@ mod tests {
         assert!(merged.data.validate().is_ok());
         assert_eq!(rendered(&merged), rendered(&whole));
         assert_eq!(merged.diagnostic_count(), whole.diagnostic_count());
+    }
+
+    #[test]
+    fn reordering_moves_whole_distributions() {
+        let mut straight = IndexBuilder::default();
+        push_foo(&mut straight);
+        push_x(&mut straight);
+        let straight = straight.finish(PathBuf::from("/site"));
+
+        let mut reversed = IndexBuilder::default();
+        push_x(&mut reversed);
+        push_foo(&mut reversed);
+        reversed.reorder(&[1, 0]);
+        let reversed = reversed.finish(PathBuf::from("/site"));
+
+        assert!(reversed.data.validate().is_ok());
+        assert_eq!(rendered(&reversed), rendered(&straight));
     }
 
     #[test]

@@ -77,6 +77,7 @@ mod index;
 mod maintenance;
 mod metadata;
 mod outcome;
+mod pipeline;
 mod platform;
 mod pystr;
 pub mod python;

@@ -256,28 +256,184 @@ pub(crate) fn open_in(
     }
 }
 
+/// Calls `f` with `name` NUL-terminated, in a stack buffer when it fits
+/// (every name a directory listing gives does), so that a system call on
+/// one child allocates nothing.
+#[cfg(unix)]
+fn with_c_name<R>(
+    name: &[u8],
+    f: impl FnOnce(&std::ffi::CStr) -> std::io::Result<R>,
+) -> std::io::Result<R> {
+    const ON_STACK: usize = 384;
+    let nul_inside = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "file name holds a NUL byte",
+        )
+    };
+    if name.len() >= ON_STACK {
+        return f(&std::ffi::CString::new(name).map_err(|_| nul_inside())?);
+    }
+    let mut buf = [0u8; ON_STACK];
+    buf[..name.len()].copy_from_slice(name);
+    f(std::ffi::CStr::from_bytes_with_nul(&buf[..=name.len()]).map_err(|_| nul_inside())?)
+}
+
 /// A directory that files are opened relative to (see [`open_in`]).
 pub(crate) struct DirHandle {
     #[cfg(unix)]
     file: std::fs::File,
-    #[cfg(not(unix))]
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
     path: PathBuf,
+}
+
+/// The `(name, d_type)` of each `linux_dirent64` record in what one
+/// `getdents64` call returned. A record is `d_ino: u64, d_off: i64,
+/// d_reclen: u16, d_type: u8`, then the NUL-terminated name, padded to
+/// `d_reclen` bytes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn dirents(mut records: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
+    const NAME_AT: usize = 19;
+    std::iter::from_fn(move || {
+        let reclen = usize::from(u16::from_ne_bytes([*records.get(16)?, *records.get(17)?]));
+        let record = records.get(..reclen).filter(|r| r.len() > NAME_AT)?;
+        records = &records[reclen..];
+        let name = &record[NAME_AT..];
+        let len = memchr::memchr(0, name).unwrap_or(name.len());
+        Some((&name[..len], record[18]))
+    })
 }
 
 impl DirHandle {
     /// Opens a directory for [`open_in`].
     pub(crate) fn open(path: &Path) -> std::io::Result<DirHandle> {
+        Ok(DirHandle {
+            #[cfg(unix)]
+            file: std::fs::File::open(path)?,
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Calls `each(name, is_dir)` for every entry of the directory but `.`
+    /// and `..`, in directory order. `is_dir` is `None` when the listing
+    /// does not say (a symlink, or a file system without `d_type`), so the
+    /// caller must stat. Call it once per handle.
+    ///
+    /// On Linux this is `getdents64` on the handle's own descriptor into
+    /// one buffer: no second open of the directory and no allocation per
+    /// entry, which `std::fs::read_dir` makes three of (its entry, the name
+    /// it hands out, and the caller's copy). Elsewhere it is `read_dir`.
+    pub(crate) fn for_each_entry(
+        &self,
+        each: impl FnMut(&std::ffi::OsStr, Option<bool>),
+    ) -> std::io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            self.getdents(each)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let mut each = each;
+            for entry in std::fs::read_dir(&self.path)? {
+                let entry = entry?;
+                let is_dir = match entry.file_type() {
+                    Ok(kind) if !kind.is_symlink() => Some(kind.is_dir()),
+                    _ => None,
+                };
+                each(&entry.file_name(), is_dir);
+            }
+            Ok(())
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn getdents(
+        &self,
+        mut each: impl FnMut(&std::ffi::OsStr, Option<bool>),
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // glibc's readdir uses the same size.
+        let mut buf = vec![0u8; 32 * 1024];
+        // The first call asks for about a hundred entries: a call costs in
+        // proportion to the entries it returns, and the caller can put the
+        // first ones to work while the rest are listed.
+        let mut ask = 4 * 1024;
+        loop {
+            // SAFETY: the descriptor belongs to `self` and the kernel writes
+            // at most `ask <= buf.len()` bytes into `buf`.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    self.file.as_raw_fd(),
+                    buf.as_mut_ptr(),
+                    ask,
+                )
+            };
+            ask = buf.len();
+            let filled = match usize::try_from(n) {
+                Ok(0) => return Ok(()),
+                Ok(filled) => filled,
+                Err(_) => {
+                    let err = std::io::Error::last_os_error();
+                    if err.kind() == std::io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            for (name, d_type) in dirents(&buf[..filled]) {
+                if name != b"." && name != b".." {
+                    let is_dir = match d_type {
+                        libc::DT_DIR => Some(true),
+                        libc::DT_LNK | libc::DT_UNKNOWN => None,
+                        _ => Some(false),
+                    };
+                    each(std::ffi::OsStr::from_bytes(name), is_dir);
+                }
+            }
+        }
+    }
+
+    /// The freshness key of the child `name`, following a symlink as
+    /// opening it would.
+    ///
+    /// On Unix this is `fstatat` on the handle's descriptor, which resolves
+    /// one name instead of a whole path. Elsewhere it stats the joined
+    /// path.
+    pub(crate) fn key_of(&self, name: &std::ffi::OsStr) -> std::io::Result<Key> {
         #[cfg(unix)]
         {
-            Ok(DirHandle {
-                file: std::fs::File::open(path)?,
+            use std::os::fd::AsRawFd;
+            use std::os::unix::ffi::OsStrExt;
+            let stat = with_c_name(name.as_bytes(), |name| {
+                let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+                // SAFETY: `name` is NUL-terminated, the descriptor belongs
+                // to `self`, and `stat` is only read after fstatat filled it.
+                unsafe {
+                    if libc::fstatat(self.file.as_raw_fd(), name.as_ptr(), stat.as_mut_ptr(), 0)
+                        != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(stat.assume_init())
+                }
+            })?;
+            let ns =
+                |secs: i64, nanos: i64| secs.saturating_mul(1_000_000_000).saturating_add(nanos);
+            #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+            Ok(Key {
+                mtime_ns: ns(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+                ctime_ns: ns(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
+                inode: stat.st_ino as u64,
+                device: stat.st_dev as u64,
+                size: stat.st_size as u64,
             })
         }
         #[cfg(not(unix))]
         {
-            Ok(DirHandle {
-                path: path.to_path_buf(),
-            })
+            std::fs::metadata(self.path.join(name)).map(|meta| key_from_metadata(&meta))
         }
     }
 
@@ -319,5 +475,43 @@ impl DirHandle {
         {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The listing names what `std::fs::read_dir` names, with the types
+    /// `d_type` gives, in a directory big enough to need several calls.
+    #[test]
+    fn lists_what_read_dir_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "n".repeat(200);
+        for i in 0..400 {
+            std::fs::write(dir.path().join(format!("f{i}-{long}")), b"").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.dist-info")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("sub.dist-info", dir.path().join("link")).unwrap();
+
+        let mut listed = Vec::new();
+        DirHandle::open(dir.path())
+            .unwrap()
+            .for_each_entry(|name, is_dir| listed.push((name.to_owned(), is_dir)))
+            .unwrap();
+        let mut expected: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let kind = entry.file_type().unwrap();
+                let is_dir = (!kind.is_symlink()).then(|| kind.is_dir());
+                (entry.file_name(), is_dir)
+            })
+            .collect();
+        listed.sort();
+        expected.sort();
+        assert_eq!(listed.len(), 400 + 1 + usize::from(cfg!(unix)));
+        assert_eq!(listed, expected);
     }
 }

@@ -564,6 +564,41 @@ fn generated_tree_matches_importlib() {
     }
 }
 
+/// A path entry of 300 distributions is read by several threads in
+/// blocks while it is listed, then put in discovery order; the result must
+/// still be importlib's, repeated names included.
+#[test]
+fn large_entry_read_while_listing_matches_importlib() {
+    if !oracle_or_skip("large_entry_read_while_listing_matches_importlib") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let (entry, repeated) = tree::build_large(root.path(), 300);
+    let paths = [entry.clone()];
+    let expected = Expected::from_oracle(&oracle::run(&paths, &[]));
+    assert!(expected.dists.len() > 300, "{}", expected.dists.len());
+
+    // Grouping really has to move something: in listing order, some
+    // repeated name's two distributions are not next to each other.
+    let listing: Vec<String> = std::fs::read_dir(&entry)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+        .filter(|name| name.ends_with("-info"))
+        .collect();
+    let apart = repeated.iter().any(|name| {
+        let at: Vec<usize> = listing
+            .iter()
+            .enumerate()
+            .filter(|(_, child)| child.starts_with(&format!("{name}-")))
+            .map(|(i, _)| i)
+            .collect();
+        at.len() == 2 && at[1] - at[0] > 1
+    });
+    assert!(apart, "the listing put every repeated name's pair together");
+
+    check_everything("large entry", &paths, &expected);
+}
+
 /// With no PATH the binary reads `python3`'s `sys.path`, whose `""` is the
 /// working directory; importlib reads the same entries from there.
 #[test]

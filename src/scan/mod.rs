@@ -1,10 +1,12 @@
 //! Turning one path entry into an [`Index`], the way importlib.metadata's
 //! `FastPath` and `Lookup` see it.
 //!
-//! A directory is listed with `read_dir` in directory order; a zip file on
-//! `sys.path` is listed through its central directory. Nothing here fails:
-//! what cannot be read becomes a diagnostic, and a missing path entry is
-//! simply empty.
+//! A directory is listed in directory order (`getdents64` on Linux,
+//! `read_dir` elsewhere) and its distributions are read while the listing
+//! goes on; a zip file on `sys.path` is listed through its central
+//! directory. Either way distributions are read in listing order and then
+//! put in importlib's discovery order. Nothing here fails: what cannot be
+//! read becomes a diagnostic, and a missing path entry is simply empty.
 
 mod dir;
 mod zip;
@@ -80,18 +82,21 @@ impl Extent {
 
 /// A listing plus file access: a directory or a zip archive.
 trait Source {
-    /// `(child name, is directory)` in listing order; diagnostics for
-    /// children that cannot be represented.
-    fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child>;
+    /// Lists the path entry and reads every candidate `classifier` picks
+    /// out of it. Distributions are appended to `builder` in listing order,
+    /// after any diagnostics about the listing; the candidates come back in
+    /// the same order.
+    fn list_and_read(
+        &mut self,
+        classifier: &Classifier,
+        builder: &mut IndexBuilder,
+    ) -> Vec<Candidate>;
 
     /// Reads `child/file` into `buf` (replacing its contents).
     fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut ReadBuf) -> Read;
 
     /// Reads the child itself, for single-file metadata.
     fn read_child(&mut self, child: &str, extent: Extent, buf: &mut ReadBuf) -> Read;
-
-    /// Reads each candidate and appends it to `builder`, in order.
-    fn read_distributions(&mut self, candidates: &[Candidate], builder: &mut IndexBuilder);
 
     /// Whether importlib's `str(dist._path)` of a directory child ends in
     /// `/` (it does for `zipfile.Path`), which hides the directory's name
@@ -132,13 +137,12 @@ pub fn scan(path_entry: impl AsRef<Path>) -> Index {
 
 /// Whether a child's name can make it a distribution: the cheap test that
 /// lets ordinary packages and modules cost nothing beyond the listing. The
-/// exact rules live in `discovery_order`.
-pub(crate) fn may_hold_metadata(name: &str) -> bool {
-    let ends_with = |suffix: &str| {
-        name.len() >= suffix.len()
-            && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+/// exact rules live in `Classifier::classify`.
+pub(crate) fn may_hold_metadata(name: &[u8]) -> bool {
+    let ends_with = |suffix: &[u8]| {
+        name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
     };
-    ends_with(".dist-info") || ends_with(".egg-info") || name.eq_ignore_ascii_case("egg-info")
+    ends_with(b".dist-info") || ends_with(b".egg-info") || name.eq_ignore_ascii_case(b"egg-info")
 }
 
 /// Errors importlib treats as "nothing here" without complaint.
@@ -155,13 +159,11 @@ struct Candidate {
 }
 
 fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBuilder) {
-    let mut listing_diagnostics = Vec::new();
-    let children = source.children(&mut listing_diagnostics);
-    for message in listing_diagnostics {
-        builder.entry_diagnostic(message);
+    let classifier = Classifier::new(path_entry);
+    let candidates = source.list_and_read(&classifier, builder);
+    if let Some(order) = discovery_order(&candidates) {
+        builder.reorder(&order);
     }
-    let candidates = discovery_order(children, path_entry);
-    source.read_distributions(&candidates, builder);
 }
 
 /// Reads every candidate in order with one reusable buffer.
@@ -185,56 +187,69 @@ fn read_sequentially(
     }
 }
 
-/// importlib's `Lookup` files `*.dist-info` / `*.egg-info` children under
-/// the normalized name from their file name, keeping the first-seen order
-/// of names, and lists `.egg` metadata after all of them.
-fn discovery_order(children: Vec<Child>, path_entry: &Path) -> Vec<Candidate> {
-    let base = python_basename(path_entry).to_lowercase();
-    let egg_key = base
-        .ends_with(".egg")
-        .then(|| legacy_normalize_name(before_first(before_last(&base, '.'), '-')));
-    let mut candidates = Vec::new();
-    let mut eggs = Vec::new();
-    for child in children {
+/// The part of importlib's `Lookup` that looks at one child's name: which
+/// children hold metadata, of what kind, under which key.
+struct Classifier {
+    /// When the path entry is a `*.egg`, the key its `EGG-INFO` child is
+    /// filed under.
+    egg_key: Option<String>,
+}
+
+impl Classifier {
+    fn new(path_entry: &Path) -> Self {
+        let base = python_basename(path_entry).to_lowercase();
+        let egg_key = base
+            .ends_with(".egg")
+            .then(|| legacy_normalize_name(before_first(before_last(&base, '.'), '-')));
+        Classifier { egg_key }
+    }
+
+    /// `*.dist-info` / `*.egg-info` children are filed under the
+    /// normalized name from their file name; the `EGG-INFO` of an egg under
+    /// the egg's name.
+    fn classify(&self, child: Child) -> Option<Candidate> {
         let low = python_lower(&child.name);
         if let Some(kind) = info_kind(&low, child.is_dir) {
             let lookup_key = normalize_name(before_first(before_last(&low, '.'), '-'));
-            candidates.push(Candidate {
+            Some(Candidate {
                 child,
                 kind,
                 lookup_key,
-            });
-        } else if let (Some(key), "egg-info") = (&egg_key, &*low) {
-            eggs.push(Candidate {
+            })
+        } else if let (Some(key), "egg-info") = (&self.egg_key, &*low) {
+            Some(Candidate {
                 child,
                 kind: Kind::Egg,
                 lookup_key: key.clone(),
-            });
+            })
+        } else {
+            None
         }
     }
-    group_by_first_sighting(&mut candidates);
-    candidates.extend(eggs);
-    candidates
 }
 
-/// Moves every candidate next to the first one with the same lookup key,
-/// keeping first-seen order otherwise. Usually every key is distinct and
-/// nothing moves.
-fn group_by_first_sighting(candidates: &mut Vec<Candidate>) {
+/// importlib's `Lookup` groups candidates by lookup key, keeping the
+/// first-seen order of keys, and lists `.egg` metadata after all of them.
+/// Returns, for each position of that order, the listing position that
+/// goes there; `None` when nothing moves, as is usual: keys rarely repeat.
+fn discovery_order(candidates: &[Candidate]) -> Option<Vec<usize>> {
     let mut rank_of: FxHashMap<&str, usize> = FxHashMap::default();
     let ranks: Vec<usize> = candidates
         .iter()
         .map(|candidate| {
+            if candidate.kind == Kind::Egg {
+                return usize::MAX;
+            }
             let next = rank_of.len();
             *rank_of.entry(&candidate.lookup_key).or_insert(next)
         })
         .collect();
     if ranks.is_sorted() {
-        return;
+        return None;
     }
-    let mut ranked: Vec<(usize, Candidate)> = ranks.into_iter().zip(candidates.drain(..)).collect();
-    ranked.sort_by_key(|&(rank, _)| rank);
-    candidates.extend(ranked.into_iter().map(|(_, candidate)| candidate));
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by_key(|&i| ranks[i]);
+    Some(order)
 }
 
 /// Python's `str.lower()`, without the Unicode tables for ASCII names.
@@ -378,6 +393,18 @@ mod tests {
         }
     }
 
+    /// The candidates among `children`, in discovery order.
+    fn discovered(children: Vec<Child>, path_entry: &Path) -> Vec<Candidate> {
+        let classifier = Classifier::new(path_entry);
+        let listed: Vec<Candidate> = children
+            .into_iter()
+            .filter_map(|child| classifier.classify(child))
+            .collect();
+        let order = discovery_order(&listed).unwrap_or_else(|| (0..listed.len()).collect());
+        let mut slots: Vec<Option<Candidate>> = listed.into_iter().map(Some).collect();
+        order.iter().map(|&i| slots[i].take().unwrap()).collect()
+    }
+
     #[test]
     fn groups_by_normalized_name_in_first_seen_order() {
         let children = vec![
@@ -387,7 +414,7 @@ mod tests {
             child("a-1.dist-info", true),
             child("x.EGG-INFO", false),
         ];
-        let order: Vec<_> = discovery_order(children, Path::new("/site"))
+        let order: Vec<_> = discovered(children, Path::new("/site"))
             .into_iter()
             .map(|c| (c.child.name, c.kind, c.lookup_key))
             .collect();
@@ -404,12 +431,11 @@ mod tests {
 
     #[test]
     fn egg_info_only_counts_inside_an_egg() {
-        let found =
-            |entry: &str| discovery_order(vec![child("EGG-INFO", true)], Path::new(entry)).len();
+        let found = |entry: &str| discovered(vec![child("EGG-INFO", true)], Path::new(entry)).len();
         assert_eq!(found("/site/Foo_Bar-1.0-py3.11.egg"), 1);
         assert_eq!(found("/site/foo"), 0);
         assert_eq!(found("/site/foo.egg/"), 0);
-        let eggs = discovery_order(
+        let eggs = discovered(
             vec![child("EGG-INFO", true)],
             Path::new("/s/Foo-Bar-1.0.egg"),
         );

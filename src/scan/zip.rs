@@ -9,7 +9,7 @@ use std::path::Path;
 
 use ::zip::ZipArchive;
 
-use super::{read_sequentially, Candidate, Child, Extent, Read, Source};
+use super::{read_sequentially, Candidate, Child, Classifier, Extent, Read, Source};
 use crate::index::IndexBuilder;
 use crate::read_buf::{ReadBuf, ShortRead};
 
@@ -24,14 +24,9 @@ impl ZipSource {
             archive: ZipArchive::new(file)?,
         })
     }
-}
 
-impl Source for ZipSource {
-    /// One archive handle, one reader: zip members are read in order.
-    fn read_distributions(&mut self, candidates: &[Candidate], builder: &mut IndexBuilder) {
-        read_sequentially(self, candidates, builder)
-    }
-
+    /// The distinct first components of the member names, in
+    /// central-directory order; diagnostics for names that cannot be read.
     fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child> {
         let mut children: Vec<Child> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -63,6 +58,28 @@ impl Source for ZipSource {
             }
         }
         children
+    }
+}
+
+impl Source for ZipSource {
+    /// One archive handle, one reader: the listing is complete before any
+    /// member is read, and members are read in order.
+    fn list_and_read(
+        &mut self,
+        classifier: &Classifier,
+        builder: &mut IndexBuilder,
+    ) -> Vec<Candidate> {
+        let mut diagnostics = Vec::new();
+        let children = self.children(&mut diagnostics);
+        for message in diagnostics {
+            builder.entry_diagnostic(message);
+        }
+        let candidates: Vec<Candidate> = children
+            .into_iter()
+            .filter_map(|child| classifier.classify(child))
+            .collect();
+        read_sequentially(self, &candidates, builder);
+        candidates
     }
 
     fn read(&mut self, child: &str, file: &str, extent: Extent, buf: &mut ReadBuf) -> Read {

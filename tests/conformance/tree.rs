@@ -880,6 +880,71 @@ pub fn build() -> Tree {
     }
 }
 
+/// One path entry big enough to be read by several threads while it is
+/// listed, in blocks: `count` distributions among as many plain modules,
+/// with a second distribution for every 23rd name (different kind and
+/// case, so grouping must move it next to the first wherever the listing
+/// put it), symlinked metadata, and METADATA whose `Name` and `Version` lie
+/// past the first read or continue on the next line. Returns the entry and
+/// the lookup keys that appear twice.
+pub fn build_large(root: &Path, count: usize) -> (PathBuf, Vec<String>) {
+    let entry = root.join("large");
+    let elsewhere = root.join("large-targets");
+    let mut repeated = Vec::new();
+    for i in 0..count {
+        let name = format!("pkg{i}");
+        write(&entry.join(format!("{name}_mod.py")), b"");
+        let eps = format!(
+            "[console_scripts]\n{name} = {name}:main\n[group{}]\nx{i} = m:f\n",
+            i % 7
+        );
+        let metadata = match i % 41 {
+            // Name and Version after 2 KB of other headers.
+            5 => {
+                let classifiers = "Classifier: Programming Language :: Python :: 3\n".repeat(50);
+                format!("Metadata-Version: 2.1\n{classifiers}Name: {name}\nVersion: 1.{i}\n\nbody\n")
+                    .into_bytes()
+            }
+            // CRLF, and a Version that continues on the next line.
+            6 => format!("Metadata-Version: 2.1\r\nName: {name}\r\nVersion: 1.{i}\r\n\t.post1\r\nSummary: s\r\n\r\n")
+                .into_bytes(),
+            _ => meta(&name, &format!("1.{i}")),
+        };
+        let files: &[(&str, &[u8])] = if i % 3 == 0 {
+            &[("METADATA", &metadata)]
+        } else {
+            &[
+                ("METADATA", &metadata),
+                ("entry_points.txt", eps.as_bytes()),
+            ]
+        };
+        let child = format!("{name}-1.{i}.dist-info");
+        #[cfg(unix)]
+        if i % 50 == 7 {
+            info(&elsewhere, &child, files);
+            std::os::unix::fs::symlink(elsewhere.join(&child), entry.join(&child)).unwrap();
+            continue;
+        }
+        info(&entry, &child, files);
+        if i % 23 == 11 {
+            repeated.push(name.clone());
+            info(
+                &entry,
+                &format!("PKG{i}-0.{i}.egg-info"),
+                &[
+                    ("PKG-INFO", &meta(&format!("PKG{i}"), &format!("0.{i}"))),
+                    (
+                        "entry_points.txt",
+                        format!("[console_scripts]\nold{i} = old:main\n").as_bytes(),
+                    ),
+                ],
+            );
+        }
+    }
+    let _ = &elsewhere;
+    (entry, repeated)
+}
+
 /// Whether the tests run as root (mode 000 does not stop root's reads).
 pub fn running_as_root() -> bool {
     #[cfg(unix)]
