@@ -4,7 +4,7 @@
 //!
 //! # Scanning
 //!
-//! [`scan`] reads one path entry (a directory or a zip file) into an
+//! [`scan`](fn@scan) reads one path entry (a directory or a zip file) into an
 //! [`Index`]: every `*.dist-info` and `*.egg-info` (directory or file) and
 //! an `.egg`'s `EGG-INFO`, with name, version and entry points, in the
 //! order importlib.metadata discovers them. [`Environment`] combines the
