@@ -122,10 +122,10 @@ impl Source for DirSource {
                     diagnostics.extend(listing_diagnostic(&err));
                 }
             },
-            || self.another_reader(),
-            |reader, candidates| {
+            || (self.another_reader(), ReadBuf::default()),
+            |(reader, buf), candidates| {
                 let mut part = IndexBuilder::default();
-                read_sequentially(reader, candidates, &mut part);
+                read_sequentially(reader, candidates, buf, &mut part);
                 part
             },
         );

@@ -166,16 +166,16 @@ fn scan_source(source: &mut dyn Source, path_entry: &Path, builder: &mut IndexBu
     }
 }
 
-/// Reads every candidate in order with one reusable buffer.
+/// Reads every candidate in order, reusing `buf` from file to file.
 fn read_sequentially(
     source: &mut dyn Source,
     candidates: &[Candidate],
+    buf: &mut ReadBuf,
     builder: &mut IndexBuilder,
 ) {
-    let mut buf = ReadBuf::default();
     let dir_paths_end_in_slash = source.dir_paths_end_in_slash();
     for candidate in candidates {
-        let facts = read_distribution(source, candidate, &mut buf);
+        let facts = read_distribution(source, candidate, buf);
         let unique_from_stem = unique_key_from_stem(candidate, dir_paths_end_in_slash);
         builder.push(
             candidate.kind,

@@ -78,7 +78,7 @@ impl Source for ZipSource {
             .into_iter()
             .filter_map(|child| classifier.classify(child))
             .collect();
-        read_sequentially(self, &candidates, builder);
+        read_sequentially(self, &candidates, &mut ReadBuf::default(), builder);
         candidates
     }
 
