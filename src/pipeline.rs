@@ -35,8 +35,10 @@ pub(crate) struct Done<T, R> {
 /// get going, so the first starts as soon as there is a block for it. A
 /// listing of fewer items is processed by the calling thread alone.
 ///
-/// A panic in `list` or `work` is propagated once every thread has
-/// stopped; no thread is left waiting for a block.
+/// A helper that cannot be started (a pids limit, no address space for
+/// its stack) is not an error: the threads already working, the caller at
+/// least, take its share. A panic in `list` or `work` is propagated once
+/// every thread has stopped; no thread is left waiting for a block.
 pub(crate) fn process_while_listing<T, S, R>(
     block_len: usize,
     list: impl FnOnce(&mut dyn FnMut(T)),
@@ -49,7 +51,7 @@ where
 {
     assert!(block_len > 0, "blocks must hold something");
     let queue = BlockQueue::default();
-    let helpers_wanted = available_threads() - 1;
+    let mut helpers_wanted = available_threads() - 1;
     let mut done = std::thread::scope(|scope| {
         let mut helpers = Vec::new();
         {
@@ -62,7 +64,14 @@ where
                     && writer.listed >= block_len * (helpers.len() + 1)
                 {
                     let (queue, new_state, work) = (&queue, &new_state, &work);
-                    helpers.push(scope.spawn(move || drain(queue, &mut new_state(), work)));
+                    let started = std::thread::Builder::new()
+                        .spawn_scoped(scope, move || drain(queue, &mut new_state(), work));
+                    match started {
+                        Ok(helper) => helpers.push(helper),
+                        // Out of threads (a pids limit, say): the threads
+                        // already running, the caller at least, do the rest.
+                        Err(_) => helpers_wanted = helpers.len(),
+                    }
                 }
             });
         }
