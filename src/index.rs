@@ -454,18 +454,20 @@ pub(crate) struct DistFacts<'a> {
     pub diagnostics: Vec<String>,
 }
 
-/// Appends distributions to a new [`Index`], interning repeated strings
-/// such as group names so that the arena stays small.
+/// Appends distributions to a new [`Index`], interning group names, which
+/// repeat across distributions, so that the arena stays small.
 ///
 /// A scan may fill several builders in parallel, one per contiguous run of
 /// distributions, and [`append`](Self::append) them in order.
 #[derive(Default)]
 pub(crate) struct IndexBuilder {
     data: IndexData,
-    // Keys are short names hashed thousands of times per scan; FxHash is
+    // Keys are group names hashed thousands of times per scan; FxHash is
     // several times cheaper than SipHash there and they come from files
     // of the user's own environment, so hash flooding is not a concern.
     interned: FxHashMap<String, Span>,
+    /// Where a distribution's normalized name is built.
+    scratch: String,
 }
 
 impl IndexBuilder {
@@ -485,6 +487,15 @@ impl IndexBuilder {
         let span = self.push_str(s);
         self.interned.insert(s.to_owned(), span);
         span
+    }
+
+    /// The span of `s`: `known`'s when `s` is `known_text`, else a new one.
+    fn push_unless_same(&mut self, s: &str, known_text: &str, known: Span) -> Span {
+        if s == known_text {
+            known
+        } else {
+            self.push_str(s)
+        }
     }
 
     fn rows_from(start: usize, end: usize) -> Rows {
@@ -514,17 +525,24 @@ impl IndexBuilder {
         facts: DistFacts,
     ) {
         let child = self.push_str(child);
-        let lookup_key = self.intern(lookup_key);
         let name = facts.name.as_deref().map(|n| self.push_str(n));
         let version = facts.version.as_deref().map(|v| self.push_str(v));
-        let normalized = facts.name.as_deref().map(crate::pystr::normalize_name);
-        let normalized_name = normalized.as_deref().map(|n| self.intern(n));
-        let unique_key = match unique_from_stem {
-            // Usually the directory's name and the metadata Name agree.
-            Some(key) if Some(key) == normalized.as_deref() => normalized_name,
-            Some(key) => Some(self.intern(key)),
-            None => normalized_name,
+        // The three keys are usually one string (the directory's name and
+        // the metadata Name agree), stored once; across distributions they
+        // rarely repeat, so they are not interned.
+        let lookup_span = self.push_str(lookup_key);
+        let mut normalized = std::mem::take(&mut self.scratch);
+        let normalized_name = facts.name.as_deref().map(|n| {
+            crate::pystr::normalize_name_into(n, &mut normalized);
+            self.push_unless_same(&normalized, lookup_key, lookup_span)
+        });
+        let unique_key = match (unique_from_stem, normalized_name) {
+            (Some(key), Some(span)) if key == normalized => Some(span),
+            (Some(key), _) => Some(self.push_unless_same(key, lookup_key, lookup_span)),
+            (None, span) => span,
         };
+        self.scratch = normalized;
+        let lookup_key = lookup_span;
         let first_ep = self.data.entry_points.len();
         for &(group, ep_name, value) in &facts.entry_points {
             let record = EntryPointRecord {

@@ -203,7 +203,9 @@ pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<Str
                 continue;
             }
         };
-        let mut value = text[colon + 1..].trim_start_matches([' ', '\t']).to_owned();
+        let first_line = text[colon + 1..].trim_start_matches([' ', '\t']);
+        let mut value = String::with_capacity(first_line.len() + newline.len());
+        value.push_str(first_line);
         value.push_str(newline);
         pending = Some(Pending::Kept { field, value });
     }

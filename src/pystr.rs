@@ -65,9 +65,17 @@ pub(crate) fn py_splitlines(s: &str) -> impl Iterator<Item = &str> {
 /// importlib.metadata uses `_` as the separator internally; the mapping
 /// between the two spellings is one-to-one, so equality is unaffected.
 pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    normalize_name_into(name, &mut out);
+    out
+}
+
+/// [`normalize_name`] into `out`, replacing its contents, so that a loop
+/// over many names can reuse one buffer.
+pub(crate) fn normalize_name_into(name: &str, out: &mut String) {
     let is_separator = |b: u8| matches!(b, b'-' | b'_' | b'.');
     let bytes = name.as_bytes();
-    let mut out = String::with_capacity(name.len());
+    out.clear();
     // The separators are ASCII, so cutting at them always lands on
     // character boundaries and the text between is copied whole.
     let (mut start, mut i) = (0, 0);
@@ -88,9 +96,8 @@ pub fn normalize_name(name: &str) -> String {
     // context-dependent final sigma; ASCII, the common case, needs no copy.
     if out.is_ascii() {
         out.make_ascii_lowercase();
-        out
     } else {
-        out.to_lowercase()
+        *out = out.to_lowercase();
     }
 }
 

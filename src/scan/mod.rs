@@ -20,7 +20,10 @@ use rustc_hash::FxHashMap;
 use crate::entry_points;
 use crate::index::{DistFacts, Index, IndexBuilder, Kind};
 use crate::metadata;
-use crate::pystr::{before_first, before_last, legacy_normalize_name, normalize_name, py_splitext};
+use crate::pystr::{
+    before_first, before_last, legacy_normalize_name, normalize_name, normalize_name_into,
+    py_splitext,
+};
 use crate::read_buf::{ReadBuf, ReadPlan, ShortRead};
 
 /// A child of the path entry that may hold metadata.
@@ -174,14 +177,15 @@ fn read_sequentially(
     builder: &mut IndexBuilder,
 ) {
     let dir_paths_end_in_slash = source.dir_paths_end_in_slash();
+    let mut key = String::new();
     for candidate in candidates {
         let facts = read_distribution(source, candidate, buf);
-        let unique_from_stem = unique_key_from_stem(candidate, dir_paths_end_in_slash);
+        let unique_from_stem = unique_key_from_stem(candidate, dir_paths_end_in_slash, &mut key);
         builder.push(
             candidate.kind,
             &candidate.child.name,
             &candidate.lookup_key,
-            unique_from_stem.as_deref(),
+            unique_from_stem,
             facts,
         );
     }
@@ -297,7 +301,14 @@ fn python_basename(path_entry: &Path) -> String {
 /// importlib takes the file name from `os.path.basename(str(dist._path))`;
 /// for a directory inside a zip that string ends in `/`, so the basename
 /// is empty and the metadata Name is always used there.
-fn unique_key_from_stem(candidate: &Candidate, dir_paths_end_in_slash: bool) -> Option<String> {
+///
+/// The key is built in `out`, which is reused from one distribution to the
+/// next.
+fn unique_key_from_stem<'k>(
+    candidate: &Candidate,
+    dir_paths_end_in_slash: bool,
+    out: &'k mut String,
+) -> Option<&'k str> {
     if candidate.kind == Kind::Egg || (dir_paths_end_in_slash && candidate.child.is_dir) {
         return None;
     }
@@ -307,9 +318,12 @@ fn unique_key_from_stem(candidate: &Candidate, dir_paths_end_in_slash: bool) -> 
     }
     // `normalize(name) or super()._normalized_name`: an empty name part
     // falls back to the metadata Name.
-    Some(before_first(stem, '-'))
-        .filter(|name| !name.is_empty())
-        .map(normalize_name)
+    let name = before_first(stem, '-');
+    if name.is_empty() {
+        return None;
+    }
+    normalize_name_into(name, out);
+    Some(out)
 }
 
 /// Reads name, version and entry points of one distribution, in the order
@@ -452,7 +466,9 @@ mod tests {
                     lookup_key: String::new(),
                 },
                 false,
+                &mut String::new(),
             )
+            .map(str::to_owned)
         };
         assert_eq!(
             key("Foo.Bar-1.0.dist-info", Kind::DistInfo).as_deref(),
@@ -475,9 +491,10 @@ mod tests {
             lookup_key: String::new(),
         };
         let dir = candidate("abc-1.0.dist-info", true, Kind::DistInfo);
-        assert_eq!(unique_key_from_stem(&dir, true), None);
-        assert_eq!(unique_key_from_stem(&dir, false).as_deref(), Some("abc"));
+        let mut out = String::new();
+        assert_eq!(unique_key_from_stem(&dir, true, &mut out), None);
+        assert_eq!(unique_key_from_stem(&dir, false, &mut out), Some("abc"));
         let file = candidate("abc-1.0.egg-info", false, Kind::EggInfoFile);
-        assert_eq!(unique_key_from_stem(&file, true).as_deref(), Some("abc"));
+        assert_eq!(unique_key_from_stem(&file, true, &mut out), Some("abc"));
     }
 }
