@@ -270,8 +270,8 @@ mod tests {
             "a",
             Some("a"),
             DistFacts {
-                name: Some("a".into()),
-                version: Some("1".into()),
+                name: Some("a"),
+                version: Some("1"),
                 entry_points: vec![("g", "n", "m:f")],
                 diagnostics: vec![],
             },

@@ -448,8 +448,8 @@ impl fmt::Debug for EntryPoint<'_> {
 /// from, which are copied once, into the arena.
 #[derive(Debug, Default)]
 pub(crate) struct DistFacts<'a> {
-    pub name: Option<String>,
-    pub version: Option<String>,
+    pub name: Option<&'a str>,
+    pub version: Option<&'a str>,
     pub entry_points: Vec<(&'a str, &'a str, &'a str)>,
     pub diagnostics: Vec<String>,
 }
@@ -525,14 +525,14 @@ impl IndexBuilder {
         facts: DistFacts,
     ) {
         let child = self.push_str(child);
-        let name = facts.name.as_deref().map(|n| self.push_str(n));
-        let version = facts.version.as_deref().map(|v| self.push_str(v));
+        let name = facts.name.map(|n| self.push_str(n));
+        let version = facts.version.map(|v| self.push_str(v));
         // The three keys are usually one string (the directory's name and
         // the metadata Name agree), stored once; across distributions they
         // rarely repeat, so they are not interned.
         let lookup_span = self.push_str(lookup_key);
         let mut normalized = std::mem::take(&mut self.scratch);
-        let normalized_name = facts.name.as_deref().map(|n| {
+        let normalized_name = facts.name.map(|n| {
             crate::pystr::normalize_name_into(n, &mut normalized);
             self.push_unless_same(&normalized, lookup_key, lookup_span)
         });
@@ -649,8 +649,8 @@ mod tests {
             "foo-bar",
             Some("foo-bar"),
             DistFacts {
-                name: Some("Foo_Bar".into()),
-                version: Some("1.0".into()),
+                name: Some("Foo_Bar"),
+                version: Some("1.0"),
                 entry_points: vec![
                     ("console_scripts", "foo", "foo:main"),
                     ("console_scripts", "foo", "foo:other"),

@@ -5,11 +5,37 @@
 //! Only the header block matters, so callers read files just far enough to
 //! hold it; a long description after the blank line is never read.
 
-/// The headers importlib.metadata's `name` and `version` come from.
-#[derive(Debug, Default, PartialEq, Eq)]
+use std::ops::Range;
+
+/// The headers importlib.metadata's `name` and `version` come from, in one
+/// buffer that [`parse_headers`] refills for each file, so that a scan
+/// allocates nothing for them.
+#[derive(Debug, Default)]
 pub(crate) struct Headers {
-    pub name: Option<String>,
-    pub version: Option<String>,
+    text: String,
+    name: Option<Range<usize>>,
+    version: Option<Range<usize>>,
+}
+
+impl Headers {
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.clone().map(|range| &self.text[range])
+    }
+
+    pub(crate) fn version(&self) -> Option<&str> {
+        self.version.clone().map(|range| &self.text[range])
+    }
+
+    fn both_found(&self) -> bool {
+        self.name.is_some() && self.version.is_some()
+    }
+
+    fn slot(&mut self, field: Field) -> &mut Option<Range<usize>> {
+        match field {
+            Field::Name => &mut self.name,
+            Field::Version => &mut self.version,
+        }
+    }
 }
 
 /// One physical line: its content and whether a line break ended it.
@@ -146,7 +172,11 @@ enum Field {
 /// allocates nothing for the dozens of `Classifier` lines of a METADATA.
 enum Pending {
     Ignored,
-    Kept { field: Field, value: String },
+    /// Its value so far is the end of [`Headers::text`], from `start`.
+    Kept {
+        field: Field,
+        start: usize,
+    },
 }
 
 /// Parses the first `Name` and `Version` from the header block at the
@@ -156,8 +186,15 @@ enum Pending {
 /// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
 /// would refuse the whole file); `label` names the file in that message.
 /// Such a line still ends the header before it, as its shape says it does.
-pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<String>) -> Headers {
-    let mut headers = Headers::default();
+pub(crate) fn parse_headers(
+    bytes: &[u8],
+    label: &str,
+    diagnostics: &mut Vec<String>,
+    headers: &mut Headers,
+) {
+    headers.text.clear();
+    headers.name = None;
+    headers.version = None;
     let mut pending: Option<Pending> = None;
     for (lineno, line) in raw_lines(bytes).enumerate() {
         let shape = shape(line.content);
@@ -165,8 +202,8 @@ pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<Str
             break;
         }
         if shape != Shape::Continuation {
-            finish(pending.take(), &mut headers);
-            if headers.name.is_some() && headers.version.is_some() {
+            finish(pending.take(), headers);
+            if headers.both_found() {
                 break;
             }
         }
@@ -182,9 +219,9 @@ pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<Str
             Shape::Continuation => {
                 // A continuation with no header before it is dropped, as
                 // the email parser does.
-                if let Some(Pending::Kept { value, .. }) = pending.as_mut() {
-                    value.push_str(text);
-                    value.push_str(newline);
+                if let Some(Pending::Kept { .. }) = pending {
+                    headers.text.push_str(text);
+                    headers.text.push_str(newline);
                 }
                 continue;
             }
@@ -196,44 +233,42 @@ pub(crate) fn parse_headers(bytes: &[u8], label: &str, diagnostics: &mut Vec<Str
             continue;
         }
         let field = match wanted(&line.content[..colon]) {
-            Some(Field::Name) if headers.name.is_none() => Field::Name,
-            Some(Field::Version) if headers.version.is_none() => Field::Version,
+            Some(field) if headers.slot(field).is_none() => field,
             _ => {
                 pending = Some(Pending::Ignored);
                 continue;
             }
         };
-        let first_line = text[colon + 1..].trim_start_matches([' ', '\t']);
-        let mut value = String::with_capacity(first_line.len() + newline.len());
-        value.push_str(first_line);
-        value.push_str(newline);
-        pending = Some(Pending::Kept { field, value });
+        let start = headers.text.len();
+        headers
+            .text
+            .push_str(text[colon + 1..].trim_start_matches([' ', '\t']));
+        headers.text.push_str(newline);
+        pending = Some(Pending::Kept { field, start });
     }
-    finish(pending, &mut headers);
-    headers
+    finish(pending, headers);
 }
 
-/// Stores a completed `Name` or `Version` header.
+/// Stores a completed `Name` or `Version` header, which is the end of
+/// `headers.text`.
 fn finish(pending: Option<Pending>, headers: &mut Headers) {
-    let Some(Pending::Kept { field, mut value }) = pending else {
+    let Some(Pending::Kept { field, start }) = pending else {
         return;
     };
-    let slot = match field {
-        Field::Name => &mut headers.name,
-        Field::Version => &mut headers.version,
-    };
-    let kept = value.trim_end_matches(['\r', '\n']).len();
-    value.truncate(kept);
-    *slot = Some(redent(value));
+    let kept = headers.text[start..].trim_end_matches(['\r', '\n']).len();
+    headers.text.truncate(start + kept);
+    if headers.text[start..].contains('\n') {
+        let value = redent(&headers.text[start..]);
+        headers.text.truncate(start);
+        headers.text.push_str(&value);
+    }
+    *headers.slot(field) = Some(start..headers.text.len());
 }
 
 /// importlib.metadata's `_adapters.Message` "corrects for RFC 822
 /// indentation" of every header value that spans several lines:
 /// `textwrap.dedent(' ' * 8 + value)`.
-fn redent(value: String) -> String {
-    if !value.contains('\n') {
-        return value;
-    }
+fn redent(value: &str) -> String {
     dedent(&format!("        {value}"))
 }
 
@@ -280,16 +315,28 @@ fn dedent(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn parse(text: &[u8]) -> (Headers, Vec<String>) {
+    type NameVersion = (Option<String>, Option<String>);
+
+    fn parse(text: &[u8]) -> (NameVersion, Vec<String>) {
         let mut diags = Vec::new();
-        (parse_headers(text, "METADATA", &mut diags), diags)
+        let mut headers = Headers::default();
+        // A buffer left over from another file must not leak into this one.
+        parse_headers(
+            b"Name: stale\nVersion: 0\n",
+            "METADATA",
+            &mut diags,
+            &mut headers,
+        );
+        parse_headers(text, "METADATA", &mut diags, &mut headers);
+        let found = (
+            headers.name().map(str::to_owned),
+            headers.version().map(str::to_owned),
+        );
+        (found, diags)
     }
 
-    fn nv(name: Option<&str>, version: Option<&str>) -> Headers {
-        Headers {
-            name: name.map(Into::into),
-            version: version.map(Into::into),
-        }
+    fn nv(name: Option<&str>, version: Option<&str>) -> NameVersion {
+        (name.map(Into::into), version.map(Into::into))
     }
 
     #[test]

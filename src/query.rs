@@ -138,8 +138,8 @@ mod tests {
     ) {
         let values: Vec<String> = eps.iter().map(|(_, n)| format!("{child}:{n}")).collect();
         let facts = DistFacts {
-            name: name.map(Into::into),
-            version: name.map(|_| "1".into()),
+            name,
+            version: name.map(|_| "1"),
             entry_points: eps
                 .iter()
                 .zip(&values)

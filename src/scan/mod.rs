@@ -178,8 +178,9 @@ fn read_sequentially(
 ) {
     let dir_paths_end_in_slash = source.dir_paths_end_in_slash();
     let mut key = String::new();
+    let mut headers = metadata::Headers::default();
     for candidate in candidates {
-        let facts = read_distribution(source, candidate, buf);
+        let facts = read_distribution(source, candidate, buf, &mut headers);
         let unique_from_stem = unique_key_from_stem(candidate, dir_paths_end_in_slash, &mut key);
         builder.push(
             candidate.kind,
@@ -327,12 +328,14 @@ fn unique_key_from_stem<'k>(
 }
 
 /// Reads name, version and entry points of one distribution, in the order
-/// importlib's `metadata` property tries its files. The entry points
-/// borrow `buf`, which ends up holding `entry_points.txt`.
+/// importlib's `metadata` property tries its files. The name and version
+/// borrow `headers`; the entry points borrow `buf`, which ends up holding
+/// `entry_points.txt`.
 fn read_distribution<'b>(
     source: &mut dyn Source,
     candidate: &Candidate,
     buf: &'b mut ReadBuf,
+    headers: &'b mut metadata::Headers,
 ) -> DistFacts<'b> {
     let mut facts = DistFacts::default();
     let name = &candidate.child.name;
@@ -350,14 +353,17 @@ fn read_distribution<'b>(
     };
     match found {
         Some(label) => {
-            let headers = metadata::parse_headers(buf.bytes(), label, &mut facts.diagnostics);
-            facts.name = headers.name;
-            facts.version = headers.version;
+            metadata::parse_headers(buf.bytes(), label, &mut facts.diagnostics, headers);
         }
         None if facts.diagnostics.is_empty() => {
             facts.diagnostics.push("no METADATA or PKG-INFO".into())
         }
         None => {}
+    }
+    let headers: &'b metadata::Headers = headers;
+    if found.is_some() {
+        facts.name = headers.name();
+        facts.version = headers.version();
     }
     if candidate.kind.is_directory() {
         let read = source.read(name, "entry_points.txt", Extent::Whole, buf);
