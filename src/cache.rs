@@ -302,7 +302,9 @@ impl Cache {
             match (self.settledness(&key_before), fingerprint_before) {
                 (Settledness::Settled, _) => (0, Vec::new(), Duration::ZERO),
                 (Settledness::TooFresh { remaining }, Some((before, _))) => {
-                    if fingerprint::take(absolute).is_none_or(|(after, _)| after != before) {
+                    if fingerprint::take(absolute)
+                        .is_none_or(|(after, _)| !fingerprint::same(&after, &before))
+                    {
                         return Publish::ChangedDuringScan;
                     }
                     (FLAG_PROVISIONAL, before, remaining)
@@ -474,7 +476,7 @@ fn read_index(
     }
     let verified_entries = if parts.header.is_provisional() {
         match fingerprint::take(absolute) {
-            Some((live, entries)) if live == parts.fingerprint => Some(entries),
+            Some((live, entries)) if fingerprint::same(&live, parts.fingerprint) => Some(entries),
             _ => return Err(Lookup::FingerprintMismatch),
         }
     } else {
