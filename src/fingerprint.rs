@@ -50,10 +50,7 @@ pub(crate) fn take(dir: &Path) -> Option<(Vec<u8>, usize)> {
             });
         },
         || (),
-        |(), names| {
-            let keys: Vec<Key> = names.iter().map(|name| key_of(&handle, name)).collect();
-            keys
-        },
+        |(), names| -> Vec<Key> { names.iter().map(|name| key_of(&handle, name)).collect() },
     );
     listed.ok()?;
     let mut entries = Vec::new();
