@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
@@ -85,6 +85,27 @@ impl State {
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// Runs one call into the library, turning a Rust panic into a Python
+/// `RuntimeError`. PyO3 would raise `PanicException`, a `BaseException`
+/// that the Python front's `except Exception` (and a user's program) would
+/// not catch; a `RuntimeError` makes the call fall back to the stock
+/// function instead, and is counted as an error in `epcache.stats()`.
+fn guarded<T>(call: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            Err(PyRuntimeError::new_err(format!(
+                "epcache internal error: {message}"
+            )))
+        }
+    }
+}
 
 /// Runs `f` on the module state, creating it from the environment on first
 /// use. The GIL stays held throughout, so no other thread can be waiting
@@ -208,6 +229,14 @@ impl Snapshot {
         self.memoized
     }
 
+    /// Whether every path entry's scan read everything it tried to (see
+    /// `Index::is_complete`). The Python front answers from an incomplete
+    /// snapshot with the stock functions.
+    #[getter]
+    fn complete(&self) -> bool {
+        self.env.indexes().iter().all(|index| index.is_complete())
+    }
+
     /// The path entries, as given.
     fn path_entries(&self) -> Vec<&OsStr> {
         self.env
@@ -245,28 +274,38 @@ impl Snapshot {
 
     /// Every distribution in `distributions()` order, as
     /// `(name, version, unique_key, entry, metadata_name, kind)`.
-    fn dists(&self) -> Vec<DistTuple<'_>> {
-        self.env
-            .indexes()
-            .iter()
-            .enumerate()
-            .flat_map(|(entry, index)| index.distributions().map(move |d| dist_tuple(entry, &d)))
-            .collect()
+    fn dists(&self) -> PyResult<Vec<DistTuple<'_>>> {
+        guarded(|| {
+            Ok(self
+                .env
+                .indexes()
+                .iter()
+                .enumerate()
+                .flat_map(|(entry, index)| {
+                    index.distributions().map(move |d| dist_tuple(entry, &d))
+                })
+                .collect())
+        })
     }
 
     /// One distribution by its number, as in `dists()`.
     fn dist(&self, number: usize) -> PyResult<DistTuple<'_>> {
-        let (entry, dist) = self.get_or_raise(number)?;
-        Ok(dist_tuple(entry, &dist))
+        guarded(|| {
+            let (entry, dist) = self.get_or_raise(number)?;
+            Ok(dist_tuple(entry, &dist))
+        })
     }
 
     /// The numbers of the distributions `entry_points()` reads: the first
     /// per de-duplication key.
-    fn unique(&self) -> Vec<usize> {
-        self.env
-            .unique_distributions()
-            .map(|d| self.number(&d))
-            .collect()
+    fn unique(&self) -> PyResult<Vec<usize>> {
+        guarded(|| {
+            Ok(self
+                .env
+                .unique_distributions()
+                .map(|d| self.number(&d))
+                .collect())
+        })
     }
 
     /// Entry points like `entry_points(group=, name=)`, as
@@ -279,112 +318,122 @@ impl Snapshot {
         group: Option<String>,
         name: Option<String>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let selection = Selection { group, name };
-        let out = PyList::empty(py);
-        // One `str` object per group name, shared by its entry points.
-        let mut groups: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
-        // `Environment::entry_points`, spelled out so that the results
-        // borrow from the snapshot only, not from `selection`.
-        for dist in self.env.unique_distributions() {
-            let mut eps = dist
-                .entry_points()
-                .filter(|ep| selection.matches(ep))
-                .peekable();
-            if eps.peek().is_none() {
-                continue;
+        guarded(|| {
+            let selection = Selection { group, name };
+            let out = PyList::empty(py);
+            // One `str` object per group name, shared by its entry points.
+            let mut groups: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
+            // `Environment::entry_points`, spelled out so that the results
+            // borrow from the snapshot only, not from `selection`.
+            for dist in self.env.unique_distributions() {
+                let mut eps = dist
+                    .entry_points()
+                    .filter(|ep| selection.matches(ep))
+                    .peekable();
+                if eps.peek().is_none() {
+                    continue;
+                }
+                let number = self.number(&dist).into_pyobject(py)?.into_any();
+                for ep in eps {
+                    let group = groups
+                        .entry(ep.group)
+                        .or_insert_with(|| PyString::new(py, ep.group))
+                        .clone()
+                        .into_any();
+                    let item = PyTuple::new(
+                        py,
+                        [
+                            PyString::new(py, ep.name).into_any(),
+                            PyString::new(py, ep.value).into_any(),
+                            group,
+                            number.clone(),
+                        ],
+                    )?;
+                    out.append(item)?;
+                }
             }
-            let number = self.number(&dist).into_pyobject(py)?.into_any();
-            for ep in eps {
-                let group = groups
-                    .entry(ep.group)
-                    .or_insert_with(|| PyString::new(py, ep.group))
-                    .clone()
-                    .into_any();
-                let item = PyTuple::new(
-                    py,
-                    [
-                        PyString::new(py, ep.name).into_any(),
-                        PyString::new(py, ep.value).into_any(),
-                        group,
-                        number.clone(),
-                    ],
-                )?;
-                out.append(item)?;
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Several distributions by number, as in `dists()`.
     fn dists_for(&self, numbers: Vec<usize>) -> PyResult<Vec<DistTuple<'_>>> {
-        numbers
-            .into_iter()
-            .map(|number| {
-                let (entry, dist) = self.get_or_raise(number)?;
-                Ok(dist_tuple(entry, &dist))
-            })
-            .collect()
+        guarded(|| {
+            numbers
+                .into_iter()
+                .map(|number| {
+                    let (entry, dist) = self.get_or_raise(number)?;
+                    Ok(dist_tuple(entry, &dist))
+                })
+                .collect()
+        })
     }
 
     /// One distribution's entry points in file order, as
     /// `(name, value, group)`.
     fn dist_entry_points(&self, number: usize) -> PyResult<Vec<(&str, &str, &str)>> {
-        let (_, dist) = self.get_or_raise(number)?;
-        Ok(dist
-            .entry_points()
-            .map(|ep| (ep.name, ep.value, ep.group))
-            .collect())
+        guarded(|| {
+            let (_, dist) = self.get_or_raise(number)?;
+            Ok(dist
+                .entry_points()
+                .map(|ep| (ep.name, ep.value, ep.group))
+                .collect())
+        })
     }
 
     /// What could not be read for one distribution.
     fn dist_diagnostics(&self, number: usize) -> PyResult<Vec<&str>> {
-        let (_, dist) = self.get_or_raise(number)?;
-        Ok(dist.diagnostics().collect())
+        guarded(|| {
+            let (_, dist) = self.get_or_raise(number)?;
+            Ok(dist.diagnostics().collect())
+        })
     }
 
     /// The number of the distribution `distribution(name)` returns.
-    fn find(&self, name: &str) -> Option<usize> {
-        self.env.distribution(name).map(|d| self.number(&d))
+    fn find(&self, name: &str) -> PyResult<Option<usize>> {
+        guarded(|| Ok(self.env.distribution(name).map(|d| self.number(&d))))
     }
 }
 
 /// Consults the cache for `paths` (normally `sys.path`, as it is now).
 #[pyfunction]
 fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> {
-    let given = path_entries(paths)?;
-    let absolute: Vec<PathBuf> = given.iter().map(|p| absolute(p)).collect();
-    let keys: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
-    with_state(|state| {
-        state.counters.snapshots += 1;
-        if let Some(memo) = &state.memo {
-            if memo.given == given && memo.absolute == absolute && memo.keys == keys {
-                state.counters.memo_reuses += 1;
-                return Ok(memo.snapshot.clone_ref(py));
+    guarded(|| {
+        let given = path_entries(paths)?;
+        let absolute: Vec<PathBuf> = given.iter().map(|p| absolute(p)).collect();
+        let keys: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
+        with_state(|state| {
+            state.counters.snapshots += 1;
+            if let Some(memo) = &state.memo {
+                if memo.given == given && memo.absolute == absolute && memo.keys == keys {
+                    state.counters.memo_reuses += 1;
+                    return Ok(memo.snapshot.clone_ref(py));
+                }
             }
-        }
-        let (env, outcomes) = state.cache.consult_all(&given);
-        let after: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
-        let settle = state.cache.settle();
-        let memoized = outcomes
-            .iter()
-            .zip(keys.iter().zip(&after))
-            .all(|(o, (before, after))| memoizable(o, before.as_ref(), after.as_ref(), settle));
-        for outcome in &outcomes {
-            state.counters.consults += 1;
-            if outcome.is_hit() {
-                state.counters.hits += 1;
-            } else if outcome.lookup != Lookup::NoEntry {
-                state.counters.scans += 1;
+            let (env, outcomes) = state.cache.consult_all(&given);
+            let after: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
+            let settle = state.cache.settle();
+            let memoized = outcomes
+                .iter()
+                .zip(keys.iter().zip(&after))
+                .all(|(o, (before, after))| memoizable(o, before.as_ref(), after.as_ref(), settle));
+            for outcome in &outcomes {
+                state.counters.consults += 1;
+                if outcome.is_hit() {
+                    state.counters.hits += 1;
+                } else if outcome.lookup != Lookup::NoEntry {
+                    state.counters.scans += 1;
+                }
             }
-        }
-        let snapshot = Py::new(py, Snapshot::new(env, outcomes, memoized))?;
-        state.memo = memoized.then(|| Memo {
-            given,
-            absolute,
-            keys,
-            snapshot: snapshot.clone_ref(py),
-        });
-        Ok(snapshot)
+            let snapshot = Py::new(py, Snapshot::new(env, outcomes, memoized))?;
+            state.memo = memoized.then(|| Memo {
+                given,
+                absolute,
+                keys,
+                snapshot: snapshot.clone_ref(py),
+            });
+            Ok(snapshot)
+        })
     })
 }
 
@@ -392,64 +441,68 @@ fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> 
 /// `(path, lookup code, publish code or None, text, distributions)`.
 #[pyfunction]
 fn rebuild(paths: &Bound<'_, PyAny>) -> PyResult<Vec<RebuildTuple>> {
-    let given = path_entries(paths)?;
-    Ok(with_state(|state| {
-        state.memo = None;
-        given
-            .into_iter()
-            .map(|path| {
-                let consulted = state.cache.rebuild(&path);
-                let o = consulted.outcome;
-                (
-                    path.into_os_string(),
-                    o.lookup.code(),
-                    o.publish.as_ref().map(Publish::code),
-                    o.to_string(),
-                    consulted.index.len(),
-                )
-            })
-            .collect()
-    }))
+    guarded(|| {
+        let given = path_entries(paths)?;
+        Ok(with_state(|state| {
+            state.memo = None;
+            given
+                .into_iter()
+                .map(|path| {
+                    let consulted = state.cache.rebuild(&path);
+                    let o = consulted.outcome;
+                    (
+                        path.into_os_string(),
+                        o.lookup.code(),
+                        o.publish.as_ref().map(Publish::code),
+                        o.to_string(),
+                        consulted.index.len(),
+                    )
+                })
+                .collect()
+        }))
+    })
 }
 
 /// Reports on each path entry without scanning or writing: a list of dicts.
 #[pyfunction]
 fn status<'py>(py: Python<'py>, paths: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-    let given = path_entries(paths)?;
-    let statuses: Vec<_> =
-        with_state(|state| given.iter().map(|p| state.cache.status(p)).collect());
-    statuses
-        .into_iter()
-        .map(|s| {
-            let d = PyDict::new(py);
-            d.set_item("path", s.path_entry.as_os_str())?;
-            d.set_item("index_file", s.index_file.as_deref().map(Path::as_os_str))?;
-            d.set_item("lookup", s.lookup.code())?;
-            d.set_item(
-                "hit",
-                Outcome {
-                    lookup: s.lookup.clone(),
-                    publish: None,
-                }
-                .is_hit(),
-            )?;
-            d.set_item("text", s.lookup.to_string())?;
-            d.set_item("distributions", s.counts.map(|c| c.0))?;
-            d.set_item("entry_points", s.counts.map(|c| c.1))?;
-            let settled = s.settledness.map(|st| match st {
-                Settledness::Settled => "settled".to_owned(),
-                Settledness::TooFresh { remaining } => {
-                    format!("settles in {:.1} s", remaining.as_secs_f64())
-                }
-                Settledness::InFuture { ahead } => {
-                    format!("{:.1} s in the future", ahead.as_secs_f64())
-                }
-            });
-            d.set_item("settledness", settled)?;
-            d.set_item("write_refusal", s.write_refusal)?;
-            Ok(d)
-        })
-        .collect()
+    guarded(|| {
+        let given = path_entries(paths)?;
+        let statuses: Vec<_> =
+            with_state(|state| given.iter().map(|p| state.cache.status(p)).collect());
+        statuses
+            .into_iter()
+            .map(|s| {
+                let d = PyDict::new(py);
+                d.set_item("path", s.path_entry.as_os_str())?;
+                d.set_item("index_file", s.index_file.as_deref().map(Path::as_os_str))?;
+                d.set_item("lookup", s.lookup.code())?;
+                d.set_item(
+                    "hit",
+                    Outcome {
+                        lookup: s.lookup.clone(),
+                        publish: None,
+                    }
+                    .is_hit(),
+                )?;
+                d.set_item("text", s.lookup.to_string())?;
+                d.set_item("distributions", s.counts.map(|c| c.0))?;
+                d.set_item("entry_points", s.counts.map(|c| c.1))?;
+                let settled = s.settledness.map(|st| match st {
+                    Settledness::Settled => "settled".to_owned(),
+                    Settledness::TooFresh { remaining } => {
+                        format!("settles in {:.1} s", remaining.as_secs_f64())
+                    }
+                    Settledness::InFuture { ahead } => {
+                        format!("{:.1} s in the future", ahead.as_secs_f64())
+                    }
+                });
+                d.set_item("settledness", settled)?;
+                d.set_item("write_refusal", s.write_refusal)?;
+                Ok(d)
+            })
+            .collect()
+    })
 }
 
 /// The cache directory in use, or `None` when the cache is disabled.

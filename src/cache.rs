@@ -6,9 +6,11 @@
 //! verify everything they read, and any doubt is a miss followed by a
 //! scan, so a cache problem can cost time but never change an answer.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -18,9 +20,10 @@ use crate::format::{self, Header, FLAG_PROVISIONAL, FORMAT_VERSION};
 use crate::freshness::{now_ns, Key, Settledness, DEFAULT_SETTLE};
 use crate::index::{Index, IndexData};
 use crate::outcome::{Lookup, Outcome, Publish};
-use crate::platform;
+use crate::platform::{self, DirHandle, FileInfo};
 use crate::query::Environment;
 use crate::read_buf::{ReadBuf, ShortRead};
+use crate::scan::OpenEntry;
 
 /// Set to anything but `0` or the empty string to turn the cache off.
 pub const ENV_DISABLE: &str = "EPCACHE_DISABLE";
@@ -210,15 +213,31 @@ impl Cache {
                 Err(lookup) => lookup,
             }
         };
+        // The scan reads through one handle on the path entry, and its key
+        // is that handle's: a path swapped to another directory during the
+        // scan cannot lend its key to what was read.
+        let entry = match OpenEntry::open(&absolute) {
+            Ok(entry) => entry,
+            Err(err) if platform::is_gone(&err) => {
+                return scanned(path_entry, Lookup::NoEntry, None)
+            }
+            Err(err) => {
+                return scanned(
+                    path_entry,
+                    Lookup::Unusable(format!("cannot open the path entry: {err}")),
+                    None,
+                )
+            }
+        };
         // Only an installer's rebuild may publish inside the settle window,
         // and then only with a fingerprint taken before the scan, so that a
         // change during the scan makes the fingerprint stale, never the index.
-        let fingerprint_before = match self.settledness(&key) {
-            Settledness::TooFresh { .. } if rebuild => fingerprint::take(&absolute),
+        let fingerprint_before = match self.settledness(&entry.key) {
+            Settledness::TooFresh { .. } if rebuild => entry.dir().and_then(fingerprint::take),
             _ => None,
         };
-        let index = crate::scan(path_entry);
-        let publish = self.publish(dir, &absolute, key, &index, &file, fingerprint_before);
+        let index = entry.scan(path_entry);
+        let publish = self.publish(dir, &absolute, &entry, &index, &file, fingerprint_before);
         Consulted {
             index,
             outcome: Outcome {
@@ -286,15 +305,19 @@ impl Cache {
         &self,
         dir: &CacheDir,
         absolute: &Path,
-        key_before: Key,
+        entry: &OpenEntry,
         index: &Index,
         file: &Path,
         fingerprint_before: Option<(Vec<u8>, usize)>,
     ) -> Publish {
-        match Key::observe(absolute) {
-            Ok(after) if after == key_before => {}
-            _ => return Publish::ChangedDuringScan,
+        // A read that failed for now would be cached as an absence for good.
+        if !index.is_complete() {
+            return Publish::Incomplete;
         }
+        if !entry.unchanged_since_opened(absolute) {
+            return Publish::ChangedDuringScan;
+        }
+        let key_before = entry.key;
         // A timestamp in the future never publishes, not even provisionally:
         // it would never settle, and something is wrong with the clock or the
         // tree that a person should see in `status`.
@@ -302,7 +325,9 @@ impl Cache {
             match (self.settledness(&key_before), fingerprint_before) {
                 (Settledness::Settled, _) => (0, Vec::new(), Duration::ZERO),
                 (Settledness::TooFresh { remaining }, Some((before, _))) => {
-                    if fingerprint::take(absolute)
+                    if entry
+                        .dir()
+                        .and_then(fingerprint::take)
                         .is_none_or(|(after, _)| !fingerprint::same(&after, &before))
                     {
                         return Publish::ChangedDuringScan;
@@ -338,14 +363,19 @@ impl Cache {
         fingerprint: &[u8],
         data: &IndexData,
     ) -> Publish {
-        let versioned = match dir.prepare_for_writing() {
+        let bytes = match format::encode(header, &platform::path_bytes(absolute), fingerprint, data)
+        {
+            Ok(bytes) => bytes,
+            Err(too_large) => return Publish::TooLarge(too_large.to_string()),
+        };
+        let versioned = match dir.open_for_writing() {
             Ok(versioned) => versioned,
             Err(refusal) => return publish_refused(refusal),
         };
-        let bytes = format::encode(header, &platform::path_bytes(absolute), fingerprint, data);
-        match write_atomically(&versioned, file, &bytes) {
+        let name = file.file_name().unwrap_or_default();
+        match write_atomically(&versioned, name, &bytes) {
             Ok(()) => Publish::Published,
-            Err(err) => Publish::Unwritable(err.to_string()),
+            Err(err) => Publish::Unwritable(format!("writing {}: {err}", file.display())),
         }
     }
 
@@ -378,7 +408,7 @@ impl Cache {
             return status;
         };
         let file = dir.index_file(&absolute);
-        if let Ok(bytes) = std::fs::read(&file) {
+        if let Ok(bytes) = read_index_path(&file) {
             if let Ok(parts) = format::split(&bytes) {
                 status.header = Some(parts.header.clone());
                 if parts.header.is_provisional() {
@@ -442,27 +472,14 @@ fn read_index(
     key: &Key,
     buf: &mut ReadBuf,
 ) -> Result<Trusted, Lookup> {
-    let mut handle = match File::open(file) {
-        Ok(handle) => handle,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
-        Err(err) => {
-            return Err(Lookup::Unusable(format!(
-                "opening {}: {err}",
-                file.display()
-            )))
-        }
-    };
-    let meta = handle
-        .metadata()
-        .map_err(|err| Lookup::Unusable(format!("stat {}: {err}", file.display())))?;
-    if !platform::owned_by_current_user(&meta) {
-        return Err(Lookup::NotOwned);
-    }
+    let (mut handle, info) = open_index_path(file)?;
     buf.clear();
-    buf.reserve(meta.len() as usize + 1);
+    buf.reserve(info.size as usize + 1);
     // The file is replaced by rename, never written in place, so once the
-    // size fstat gave is in, a short read is the end.
-    buf.fill_to_end(&mut handle, ShortRead::EndPast(meta.len() as usize))
+    // size fstat gave is in, a short read is the end. The file may still
+    // grow if someone appends to it: reading stops past the size limit.
+    let limited = (&mut handle).take(MAX_INDEX_FILE + 1);
+    buf.fill_to_end(limited, ShortRead::EndPast(info.size as usize))
         .map_err(|err| Lookup::Unusable(format!("reading {}: {err}", file.display())))?;
     let parts = format::split(buf.bytes()).map_err(|err| Lookup::Corrupt(err.to_string()))?;
     if !parts.checksum_ok {
@@ -475,10 +492,7 @@ fn read_index(
         return Err(Lookup::Stale);
     }
     let verified_entries = if parts.header.is_provisional() {
-        match fingerprint::take(absolute) {
-            Some((live, entries)) if fingerprint::same(&live, parts.fingerprint) => Some(entries),
-            _ => return Err(Lookup::FingerprintMismatch),
-        }
+        Some(verify_fingerprint(absolute, key, parts.fingerprint)?)
     } else {
         None
     };
@@ -490,19 +504,118 @@ fn read_index(
     })
 }
 
-/// Writes `bytes` to a fresh, uniquely named file beside `file` and renames
-/// it over `file`. A killed writer leaves only a `.tmp-*` file, which
-/// `prune` removes.
-fn write_atomically(dir: &Path, file: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    let (handle, temp_path) = temp.into_parts();
-    drop(handle);
-    platform::replace_file(&temp_path, file)?;
-    // The name now belongs to the published file; do not delete it.
-    temp_path.keep().map(drop).map_err(|e| e.error)
+/// Checks a provisional file's fingerprint against the directory as it is
+/// now, listed through a handle whose key is the one the file was matched
+/// against; the number of entries it stat-ed.
+fn verify_fingerprint(absolute: &Path, key: &Key, stored: &[u8]) -> Result<usize, Lookup> {
+    let entry = OpenEntry::open(absolute).map_err(|_| Lookup::FingerprintMismatch)?;
+    if entry.key != *key {
+        return Err(Lookup::Stale);
+    }
+    match entry.dir().and_then(fingerprint::take) {
+        Some((live, entries)) if fingerprint::same(&live, stored) => Ok(entries),
+        _ => Err(Lookup::FingerprintMismatch),
+    }
+}
+
+/// The largest cache file that is read. Real indexes are kilobytes to a
+/// few megabytes; anything past this is not one epcache wrote.
+pub(crate) const MAX_INDEX_FILE: u64 = 2 << 30;
+
+/// Opens a cache file without following a symlink and without blocking,
+/// and checks that it can be one of ours: a regular file of the user's, of
+/// a size epcache writes.
+fn open_index_path(file: &Path) -> Result<(File, FileInfo), Lookup> {
+    let (handle, info) = match platform::open_nofollow(file) {
+        Ok(opened) => opened,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
+        Err(err) => {
+            return Err(Lookup::Unusable(format!(
+                "opening {}: {err}",
+                file.display()
+            )))
+        }
+    };
+    check_index_file(file, &info)?;
+    Ok((handle, info))
+}
+
+fn check_index_file(file: &Path, info: &FileInfo) -> Result<(), Lookup> {
+    if !info.is_regular() {
+        return Err(Lookup::Unusable(format!(
+            "{} is {}, not a regular file",
+            file.display(),
+            platform::kind_name(info.kind)
+        )));
+    }
+    if !info.owned_by_current_user() {
+        return Err(Lookup::NotOwned);
+    }
+    if info.size > MAX_INDEX_FILE {
+        return Err(Lookup::Corrupt(format!("{} bytes is too large", info.size)));
+    }
+    Ok(())
+}
+
+/// The bytes of a cache file, checked as [`read_index`] checks it.
+fn read_index_path(file: &Path) -> Result<Vec<u8>, Lookup> {
+    let (handle, _) = open_index_path(file)?;
+    read_limited(handle).map_err(|err| Lookup::Unusable(err.to_string()))
+}
+
+/// The bytes of the cache file `name` in `dir`, checked as [`read_index`]
+/// checks it (for `prune`).
+pub(crate) fn read_index_file(dir: &DirHandle, name: &OsStr) -> Result<Vec<u8>, Lookup> {
+    let path = Path::new(name);
+    let (handle, info) = dir
+        .open_file_nofollow(name)
+        .map_err(|err| Lookup::Unusable(err.to_string()))?;
+    check_index_file(path, &info)?;
+    read_limited(handle).map_err(|err| Lookup::Unusable(err.to_string()))
+}
+
+fn read_limited(file: File) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(MAX_INDEX_FILE + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Writes `bytes` to a fresh, uniquely named file in `dir` and renames it
+/// over `name`. Both go through the directory's descriptor, and the
+/// temporary file is created with `O_EXCL | O_NOFOLLOW`, so nothing but a
+/// new file of epcache's is ever written. A killed writer leaves only a
+/// `.tmp-*` file, which `prune` removes.
+fn write_atomically(dir: &DirHandle, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+    let (temp_name, mut temp) = create_temp_file(dir)?;
+    let written = temp
+        .write_all(bytes)
+        .and_then(|()| dir.rename(&temp_name, name));
+    if written.is_err() {
+        let _ = dir.remove_file(&temp_name);
+    }
+    written
+}
+
+/// A new file named `.tmp-<pid>-<nanoseconds>-<n>`: unique among writers
+/// of this machine, and `O_EXCL` settles the rare clash.
+fn create_temp_file(dir: &DirHandle) -> io::Result<(OsString, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut attempts = 0;
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = OsString::from(format!(
+            "{TEMP_PREFIX}{}-{}-{n}",
+            std::process::id(),
+            now_ns()
+        ));
+        match dir.create_new_file(&name) {
+            Ok(file) => return Ok((name, file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
+                attempts += 1
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 /// The prefix of temporary files in the versioned directory.

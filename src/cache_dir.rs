@@ -11,12 +11,12 @@
 //! (non-root) user: that is the `sudo` case, where root would otherwise
 //! leave root-owned files in someone's home.
 
-use std::ffi::OsStr;
-use std::io;
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::format::FORMAT_VERSION;
-use crate::platform;
+use crate::platform::{self, DirHandle, FileInfo, FileKind};
 
 /// The environment variable that overrides the cache location.
 pub const ENV_DIR: &str = "EPCACHE_DIR";
@@ -55,21 +55,22 @@ impl CacheDir {
 
     /// The directory holding index files of the current format version.
     pub fn versioned(&self) -> PathBuf {
-        self.root.join(format!("v{FORMAT_VERSION}"))
+        self.root.join(versioned_name())
     }
 
     /// The index file for an absolute path entry.
     pub fn index_file(&self, absolute_entry: &Path) -> PathBuf {
-        let hash = blake3::hash(&platform::path_bytes(absolute_entry));
-        self.versioned().join(hash.to_hex().as_str())
+        self.versioned().join(index_file_name(absolute_entry))
     }
 
     /// Whether existing cache directories may be read: each one that exists
-    /// must be a directory owned by the user and not writable by others.
+    /// must be a directory, not a symlink, owned by the user and not
+    /// writable by others.
     pub(crate) fn check_readable(&self) -> Result<(), WriteRefusal> {
+        check_links_above(&self.root)?;
         for dir in [self.root.clone(), self.versioned()] {
-            match std::fs::metadata(&dir) {
-                Ok(meta) => check_own_private_dir(&dir, &meta)?,
+            match platform::lstat(&dir) {
+                Ok(info) => check_own_private_dir(&dir, &info)?,
                 Err(err) if platform::is_gone(&err) => return Ok(()),
                 Err(err) => return Err(unwritable("stat", &dir, &err)),
             }
@@ -77,12 +78,13 @@ impl CacheDir {
         Ok(())
     }
 
-    /// What [`prepare_for_writing`](Self::prepare_for_writing) would refuse,
+    /// What [`open_for_writing`](Self::open_for_writing) would refuse,
     /// without creating anything.
     pub(crate) fn check_writable(&self) -> Result<(), WriteRefusal> {
+        check_links_above(&self.root)?;
         for dir in [self.root.clone(), self.versioned()] {
-            match std::fs::metadata(&dir) {
-                Ok(meta) => check_own_private_dir(&dir, &meta)?,
+            match platform::lstat(&dir) {
+                Ok(info) => check_own_private_dir(&dir, &info)?,
                 Err(err) if platform::is_gone(&err) => return check_may_create_under(&dir),
                 Err(err) => return Err(unwritable("stat", &dir, &err)),
             }
@@ -90,51 +92,168 @@ impl CacheDir {
         Ok(())
     }
 
-    /// Makes sure the versioned directory exists and may be written to,
-    /// creating what is missing.
-    pub(crate) fn prepare_for_writing(&self) -> Result<PathBuf, WriteRefusal> {
-        let versioned = self.versioned();
-        for dir in [self.root.clone(), versioned.clone()] {
-            match std::fs::metadata(&dir) {
-                Ok(meta) => check_own_private_dir(&dir, &meta)?,
-                Err(err) if platform::is_gone(&err) => self.create(&dir)?,
-                Err(err) => {
-                    return Err(WriteRefusal::Unwritable(format!(
-                        "cannot stat {}: {err}",
-                        dir.display()
-                    )))
+    /// The versioned directory, opened for publishing: created when
+    /// missing, and checked through the descriptor that is then written
+    /// through, so no symlink at or below the root is ever followed.
+    pub(crate) fn open_for_writing(&self) -> Result<DirHandle, WriteRefusal> {
+        let (root, created) = self.open_or_create_root()?;
+        let name = OsString::from(versioned_name());
+        let versioned_path = self.versioned();
+        let versioned = match root.open_subdir(&name) {
+            Ok(dir) => dir,
+            Err(err) if platform::is_gone(&err) => {
+                match root.create_subdir(&name) {
+                    Ok(()) => {}
+                    // Another process won the race; it is checked below.
+                    Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(err) => return Err(unwritable("creating", &versioned_path, &err)),
                 }
+                root.open_subdir(&name)
+                    .map_err(|err| refusal_for_open(&versioned_path, &err))?
             }
+            Err(err) => return Err(refusal_for_open(&versioned_path, &err)),
+        };
+        let info = versioned
+            .info()
+            .map_err(|err| unwritable("stat", &versioned_path, &err))?;
+        check_own_private_dir(&versioned_path, &info)?;
+        if created {
+            write_tag(&root);
         }
         Ok(versioned)
     }
 
-    fn create(&self, dir: &Path) -> Result<(), WriteRefusal> {
-        check_may_create_under(dir)?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+    /// The root, opened without following a symlink, and whether this
+    /// process created it (or found it empty, which is the same for a
+    /// directory the user made for the cache).
+    fn open_or_create_root(&self) -> Result<(DirHandle, bool), WriteRefusal> {
+        check_links_above(&self.root)?;
+        let mut created = false;
+        let root = match DirHandle::open_nofollow(&self.root) {
+            Ok(root) => root,
+            Err(err) if platform::is_gone(&err) => {
+                created = self.create_root()?;
+                DirHandle::open_nofollow(&self.root)
+                    .map_err(|err| refusal_for_open(&self.root, &err))?
+            }
+            Err(err) => return Err(refusal_for_open(&self.root, &err)),
+        };
+        let info = root
+            .info()
+            .map_err(|err| unwritable("stat", &self.root, &err))?;
+        check_own_private_dir(&self.root, &info)?;
+        if !created {
+            created = is_empty(&root);
+        }
+        Ok((root, created))
+    }
+
+    /// Creates the missing root and its missing ancestors; `true` when this
+    /// process made the root itself.
+    fn create_root(&self) -> Result<bool, WriteRefusal> {
+        check_may_create_under(&self.root)?;
+        if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| unwritable("creating", parent, &err))?;
         }
-        match platform::create_private_dir(dir) {
-            Ok(()) => {}
-            // Another process won the race to create it; it is checked on
-            // the next publish like any existing directory.
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(unwritable("creating", dir, &err)),
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
         }
-        if dir == self.root {
-            // The tag only helps backup tools skip the cache; failing to
-            // write it is no reason to stop.
-            let _ =
-                platform::write_private_file(&dir.join("CACHEDIR.TAG"), CACHEDIR_TAG.as_bytes());
+        match builder.create(&self.root) {
+            Ok(()) => Ok(true),
+            // Another process won the race to create it; whatever is there
+            // is checked through its descriptor like any existing root.
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => Err(unwritable("creating", &self.root, &err)),
         }
-        Ok(())
+    }
+
+    /// The root, opened for `prune` and `clear`: it must be a directory of
+    /// the user's, not a symlink, and carry epcache's own `CACHEDIR.TAG`,
+    /// so that a mistyped `EPCACHE_DIR` cannot turn them on user data.
+    /// `Ok(None)` when there is no cache at all.
+    pub(crate) fn open_for_maintenance(&self) -> crate::Result<Option<DirHandle>> {
+        check_links_above(&self.root).map_err(|r| refused(&self.root, r.reason()))?;
+        let root = match DirHandle::open_nofollow(&self.root) {
+            Ok(root) => root,
+            Err(err) if platform::is_gone(&err) => return Ok(None),
+            Err(err) => {
+                return Err(refused(
+                    &self.root,
+                    refusal_for_open(&self.root, &err).reason(),
+                ))
+            }
+        };
+        let info = root
+            .info()
+            .map_err(|err| crate::Error::io("stat", &self.root, err))?;
+        check_own_private_dir(&self.root, &info).map_err(|r| refused(&self.root, r.reason()))?;
+        if !has_own_tag(&root) {
+            return Err(refused(
+                &self.root,
+                "it holds no CACHEDIR.TAG written by epcache, so it is not treated as an epcache cache",
+            ));
+        }
+        Ok(Some(root))
     }
 }
+
+/// The versioned directory's name: `v` and the format version.
+pub(crate) fn versioned_name() -> String {
+    format!("v{FORMAT_VERSION}")
+}
+
+/// The name of the index file for an absolute path entry: the blake3 hash
+/// of its bytes, in hex.
+pub(crate) fn index_file_name(absolute_entry: &Path) -> String {
+    blake3::hash(&platform::path_bytes(absolute_entry))
+        .to_hex()
+        .to_string()
+}
+
+/// Writes `CACHEDIR.TAG` into a root this process created. `O_EXCL` and
+/// `O_NOFOLLOW` through the root's own descriptor: an existing file or
+/// symlink of that name is left alone, never written through. The tag only
+/// helps backup tools skip the cache (and lets `prune` and `clear` know the
+/// directory), so failing to write it is no reason to stop.
+fn write_tag(root: &DirHandle) {
+    if let Ok(mut file) = root.create_new_file(OsStr::new(TAG_NAME)) {
+        let _ = file.write_all(CACHEDIR_TAG.as_bytes());
+    }
+}
+
+/// Whether the root holds epcache's own tag: a regular file of the user's,
+/// not a symlink, with exactly the text epcache writes.
+fn has_own_tag(root: &DirHandle) -> bool {
+    let Ok((mut file, info)) = root.open_file_nofollow(OsStr::new(TAG_NAME)) else {
+        return false;
+    };
+    if !info.is_regular() || !info.owned_by_current_user() {
+        return false;
+    }
+    let mut text = Vec::new();
+    let read = (&mut file)
+        .take(CACHEDIR_TAG.len() as u64 + 1)
+        .read_to_end(&mut text);
+    read.is_ok() && text == CACHEDIR_TAG.as_bytes()
+}
+
+/// Whether a directory has no entries (or cannot be listed, which counts
+/// as not empty).
+fn is_empty(dir: &DirHandle) -> bool {
+    let mut any = false;
+    dir.for_each_entry(|_, _| any = true).is_ok() && !any
+}
+
+const TAG_NAME: &str = "CACHEDIR.TAG";
 
 /// Why the cache directory cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum WriteRefusal {
-    /// A directory belongs to another user or is writable by others.
+    /// A directory belongs to another user, is writable by others, or is a
+    /// symlink.
     Foreign(String),
     /// Creating or writing failed.
     Unwritable(String),
@@ -142,6 +261,25 @@ pub(crate) enum WriteRefusal {
 
 fn unwritable(action: &str, path: &Path, err: &io::Error) -> WriteRefusal {
     WriteRefusal::Unwritable(format!("{action} {}: {err}", path.display()))
+}
+
+/// Why a cache directory could not be opened without following symlinks.
+fn refusal_for_open(path: &Path, err: &io::Error) -> WriteRefusal {
+    match platform::lstat(path) {
+        Ok(info) => match check_own_private_dir(path, &info) {
+            Err(refusal) => refusal,
+            Ok(()) => unwritable("opening", path, err),
+        },
+        Err(_) => unwritable("opening", path, err),
+    }
+}
+
+fn refused(root: &Path, why: &str) -> crate::Error {
+    crate::Error::io(
+        "using cache directory",
+        root,
+        io::Error::new(io::ErrorKind::PermissionDenied, why.to_owned()),
+    )
 }
 
 impl WriteRefusal {
@@ -153,20 +291,28 @@ impl WriteRefusal {
     }
 }
 
-fn check_own_private_dir(dir: &Path, meta: &std::fs::Metadata) -> Result<(), WriteRefusal> {
-    if !meta.is_dir() {
+/// `info` comes from `lstat` or `fstat`: a symlink is refused, never
+/// followed.
+fn check_own_private_dir(dir: &Path, info: &FileInfo) -> Result<(), WriteRefusal> {
+    if info.kind == FileKind::Symlink {
+        return Err(WriteRefusal::Foreign(format!(
+            "{} is a symbolic link, which epcache does not follow",
+            dir.display()
+        )));
+    }
+    if !info.is_dir() {
         return Err(WriteRefusal::Unwritable(format!(
             "{} is not a directory",
             dir.display()
         )));
     }
-    if !platform::owned_by_current_user(meta) {
+    if !info.owned_by_current_user() {
         return Err(WriteRefusal::Foreign(format!(
             "{} belongs to another user",
             dir.display()
         )));
     }
-    if platform::writable_by_others(meta) {
+    if info.writable_by_others() {
         return Err(WriteRefusal::Foreign(format!(
             "{} is writable by other users",
             dir.display()
@@ -175,18 +321,52 @@ fn check_own_private_dir(dir: &Path, meta: &std::fs::Metadata) -> Result<(), Wri
     Ok(())
 }
 
+/// Refuses a cache root whose path passes through a symlink that belongs
+/// to another ordinary user: whoever owns a link decides where it leads,
+/// so it could steer root (`sudo -E` keeps the user's `HOME`) into any
+/// directory of root's.
+fn check_links_above(root: &Path) -> Result<(), WriteRefusal> {
+    for ancestor in root.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            continue;
+        }
+        let Ok(info) = platform::lstat(ancestor) else {
+            continue;
+        };
+        if info.kind == FileKind::Symlink && !info.owned_by_current_user() && !info.owned_by_root()
+        {
+            return Err(WriteRefusal::Foreign(format!(
+                "{} is a symbolic link that belongs to another user",
+                ancestor.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses to create `dir` when its nearest existing ancestor belongs to
-/// another ordinary user.
+/// another ordinary user: the `sudo` case, where root would otherwise leave
+/// root-owned files in someone's home. When that ancestor is a symlink,
+/// both the link and what it points to must be the user's (or root's): a
+/// link a user planted in their home does not make root's files theirs,
+/// nor theirs root's.
 fn check_may_create_under(dir: &Path) -> Result<(), WriteRefusal> {
-    let Some(ancestor) = dir
+    let Some((ancestor, link)) = dir
         .ancestors()
         .skip(1)
-        .find(|a| !a.as_os_str().is_empty() && a.exists())
+        .filter(|a| !a.as_os_str().is_empty())
+        .find_map(|a| platform::lstat(a).ok().map(|info| (a, info)))
     else {
         return Ok(());
     };
-    let meta = std::fs::metadata(ancestor).map_err(|err| unwritable("stat", ancestor, &err))?;
-    if !platform::owned_by_current_user(&meta) && !platform::owned_by_root(&meta) {
+    let mut owners = vec![link];
+    if link.kind == FileKind::Symlink {
+        owners.push(platform::stat(ancestor).map_err(|err| unwritable("stat", ancestor, &err))?);
+    }
+    if owners
+        .iter()
+        .any(|info| !info.owned_by_current_user() && !info.owned_by_root())
+    {
         return Err(WriteRefusal::Foreign(format!(
             "would create {} inside {}, which belongs to another user",
             dir.display(),
@@ -228,7 +408,8 @@ mod tests {
     fn creates_private_directories_with_a_tag() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = CacheDir::new(tmp.path().join("a/b"));
-        let versioned = dir.prepare_for_writing().unwrap();
+        dir.open_for_writing().unwrap();
+        let versioned = dir.versioned();
         assert!(versioned.is_dir());
         assert!(tmp.path().join("a/b/CACHEDIR.TAG").is_file());
         assert!(dir.check_readable().is_ok());
@@ -246,7 +427,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
         let dir = CacheDir::new(tmp.path().join("c"));
-        dir.prepare_for_writing().unwrap();
+        dir.open_for_writing().unwrap();
         std::fs::set_permissions(dir.root(), std::fs::Permissions::from_mode(0o777)).unwrap();
         assert!(dir
             .check_readable()
@@ -254,7 +435,7 @@ mod tests {
             .reason()
             .contains("writable by other users"));
         assert!(matches!(
-            dir.prepare_for_writing(),
+            dir.open_for_writing().map(drop),
             Err(WriteRefusal::Foreign(_))
         ));
     }
@@ -270,6 +451,6 @@ mod tests {
             .unwrap_err()
             .reason()
             .contains("not a directory"));
-        assert!(dir.prepare_for_writing().is_err());
+        assert!(dir.open_for_writing().is_err());
     }
 }

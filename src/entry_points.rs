@@ -68,10 +68,20 @@ impl<'a> Parser<'a> {
                 .entry_points
                 .push((group, py_strip(name), py_strip(value))),
             None => diagnostics.push(format!(
-                "entry_points.txt line {}: no '=' in {line:?}, dropped",
-                self.lineno
+                "entry_points.txt line {}: no '=' in {:?}, dropped",
+                self.lineno,
+                shortened(line)
             )),
         }
+    }
+}
+
+/// At most the first 80 characters of a line, so that a diagnostic stays
+/// small however long the line it quotes.
+fn shortened(line: &str) -> std::borrow::Cow<'_, str> {
+    match line.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &line[..cut]).into(),
+        None => line.into(),
     }
 }
 

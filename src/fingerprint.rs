@@ -11,13 +11,12 @@
 //! removed or renamed inside one.
 
 use std::ffi::{OsStr, OsString};
-use std::path::Path;
 
 use wincode::{SchemaRead, SchemaWrite};
 
 use crate::freshness::Key;
 use crate::pipeline::process_while_listing;
-use crate::platform::DirHandle;
+use crate::platform::{is_gone, is_symlink_loop, DirHandle};
 use crate::scan::may_hold_metadata;
 
 /// One child of the directory as the fingerprint records it.
@@ -34,9 +33,9 @@ struct Entry {
 const BLOCK: usize = 32;
 
 /// The encoded fingerprint of a directory and how many children it
-/// covers, or `None` when the directory cannot be listed.
-pub(crate) fn take(dir: &Path) -> Option<(Vec<u8>, usize)> {
-    let handle = DirHandle::open(dir).ok()?;
+/// covers, or `None` when the directory cannot be listed or a child cannot
+/// be stat-ed.
+pub(crate) fn take(handle: &DirHandle) -> Option<(Vec<u8>, usize)> {
     let mut listed = Ok(());
     let done = process_while_listing(
         BLOCK,
@@ -50,12 +49,14 @@ pub(crate) fn take(dir: &Path) -> Option<(Vec<u8>, usize)> {
             });
         },
         || (),
-        |(), names| -> Vec<Key> { names.iter().map(|name| key_of(&handle, name)).collect() },
+        |(), names| -> Vec<Option<Key>> { names.iter().map(|name| key_of(handle, name)).collect() },
     );
     listed.ok()?;
     let mut entries = Vec::new();
     for block in done {
-        entries.extend(block.items.into_iter().zip(block.result).map(entry));
+        for (name, key) in block.items.into_iter().zip(block.result) {
+            entries.push(entry(name, key?));
+        }
     }
     // Kept in listing order, which [`same`] tries first: sorting four
     // hundred names costs as much as a tenth of the whole check.
@@ -87,12 +88,18 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// A child's key, taken relative to the directory's descriptor (no path
 /// walk) and following symlinks, as the scanner's reads do. A dangling one
-/// is recorded with zeros: its appearance still changes the listing.
-fn key_of(handle: &DirHandle, name: &OsStr) -> Key {
-    handle.key_of(name).unwrap_or_default()
+/// is recorded with zeros: its appearance still changes the listing. Any
+/// other failure leaves the fingerprint untaken: a stat that failed for
+/// now would record zeros that a later, successful one never matches.
+fn key_of(handle: &DirHandle, name: &OsStr) -> Option<Key> {
+    match handle.stat_child(name) {
+        Ok(info) => Some(Key::from_info(&info)),
+        Err(err) if is_gone(&err) || is_symlink_loop(&err) => Some(Key::default()),
+        Err(_) => None,
+    }
 }
 
-fn entry((name, key): (OsString, Key)) -> Entry {
+fn entry(name: OsString, key: Key) -> Entry {
     Entry {
         name: name
             .into_string()
@@ -121,10 +128,10 @@ mod tests {
         let dir = tmp.path();
         fs::create_dir(dir.join("a-1.dist-info")).unwrap();
         fs::create_dir(dir.join("pkg")).unwrap();
-        let (first, n) = take(dir).unwrap();
+        let (first, n) = take(&DirHandle::open(dir).unwrap()).unwrap();
         assert_eq!(n, 1);
         assert_eq!(entry_count(&first), Some(1));
-        let now = || take(dir).unwrap().0;
+        let now = || take(&DirHandle::open(dir).unwrap()).unwrap().0;
         assert!(same(&now(), &first), "stable when nothing changed");
 
         fs::write(dir.join("pkg/mod.py"), b"").unwrap();
@@ -139,7 +146,7 @@ mod tests {
         );
 
         fs::create_dir(dir.join("b-1.dist-info")).unwrap();
-        let added = take(dir).unwrap();
+        let added = take(&DirHandle::open(dir).unwrap()).unwrap();
         assert_eq!(added.1, 2);
         assert!(!same(&added.0, &touched));
         fs::remove_dir(dir.join("b-1.dist-info")).unwrap();
@@ -186,16 +193,24 @@ mod tests {
         fs::create_dir(&site).unwrap();
         fs::create_dir(&elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, site.join("real-1.dist-info")).unwrap();
-        let before = take(&site).unwrap().0;
+        let before = take(&DirHandle::open(&site).unwrap()).unwrap().0;
         fs::write(elsewhere.join("entry_points.txt"), b"[g]\na = b\n").unwrap();
         assert!(
-            !same(&take(&site).unwrap().0, &before),
+            !same(&take(&DirHandle::open(&site).unwrap()).unwrap().0, &before),
             "a change behind the link is seen"
         );
     }
 
+    #[cfg(unix)]
     #[test]
-    fn unlistable_directory_has_no_fingerprint() {
-        assert!(take(Path::new("/nonexistent/epcache")).is_none());
+    fn a_child_that_cannot_be_stat_ed_leaves_no_fingerprint() {
+        // A symlink through a file is ENOTDIR, which counts as gone; one
+        // that is too long a chain of links is ELOOP, also a fact of the
+        // tree. Neither stops the fingerprint.
+        let tmp = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("loop.dist-info", tmp.path().join("loop.dist-info")).unwrap();
+        std::os::unix::fs::symlink("nowhere", tmp.path().join("gone.dist-info")).unwrap();
+        let (_, n) = take(&DirHandle::open(tmp.path()).unwrap()).unwrap();
+        assert_eq!(n, 2);
     }
 }

@@ -87,15 +87,40 @@ fn checksum(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
-/// Encodes a complete cache file.
+/// The codec's configuration: the default, with a preallocation limit that
+/// admits the largest index epcache builds. The limit is what a hostile
+/// length prefix can make a decode reserve before it fails on the missing
+/// bytes; the file is also checksummed and at most
+/// [`MAX_INDEX_FILE`](crate::cache::MAX_INDEX_FILE) long.
+const CODEC: wincode::config::Configuration<true, { 1 << 30 }> =
+    wincode::config::Configuration::default().with_preallocation_size_limit::<{ 1 << 30 }>();
+
+/// An index too large for one cache file.
+#[derive(Debug)]
+pub(crate) struct TooLarge(String);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the index is too large to cache ({})", self.0)
+    }
+}
+
+/// Encodes a complete cache file, or says why it cannot be one.
 pub(crate) fn encode(
     header: &Header,
     path: &[u8],
     fingerprint: &[u8],
     data: &IndexData,
-) -> Vec<u8> {
-    let payload = wincode::serialize(data).expect("an index always serializes");
-    frame(header, path, fingerprint, &payload)
+) -> Result<Vec<u8>, TooLarge> {
+    let payload = wincode::config::serialize(data, CODEC).map_err(|e| TooLarge(e.to_string()))?;
+    let total = FIXED_LEN + path.len() + fingerprint.len() + payload.len();
+    let fits = |part: &[u8]| u32::try_from(part.len()).is_ok();
+    if ![path, fingerprint, &payload].into_iter().all(fits)
+        || total as u64 > crate::cache::MAX_INDEX_FILE
+    {
+        return Err(TooLarge(format!("{total} bytes")));
+    }
+    Ok(frame(header, path, fingerprint, &payload))
 }
 
 /// Writes the header and sections around an already encoded payload.
@@ -249,7 +274,7 @@ pub fn rewrite_key(bytes: &[u8], key: Key) -> Result<Vec<u8>, FormatError> {
 
 /// Decodes and validates the payload.
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<IndexData, FormatError> {
-    let data: IndexData = wincode::deserialize_exact::<IndexDataRef>(payload)
+    let data: IndexData = wincode::config::deserialize_exact::<IndexDataRef, _>(payload, CODEC)
         .map_err(|e| FormatError::Payload(e.to_string()))?
         .into();
     data.validate().map_err(FormatError::Payload)?;
@@ -274,6 +299,7 @@ mod tests {
                 version: Some("1"),
                 entry_points: vec![("g", "n", "m:f")],
                 diagnostics: vec![],
+                incomplete: false,
             },
         );
         let header = Header {
@@ -294,7 +320,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let (header, data) = sample();
-        let bytes = encode(&header, b"/site", b"fp", &data);
+        let bytes = encode(&header, b"/site", b"fp", &data).unwrap();
         let parts = split(&bytes).unwrap();
         assert!(parts.checksum_ok);
         assert_eq!(parts.header, header);
@@ -306,7 +332,7 @@ mod tests {
     #[test]
     fn every_truncation_is_rejected() {
         let (header, data) = sample();
-        let bytes = encode(&header, b"/site", b"", &data);
+        let bytes = encode(&header, b"/site", b"", &data).unwrap();
         for len in 0..bytes.len() {
             let result = split(&bytes[..len]);
             assert!(result.is_err(), "length {len} was accepted");
@@ -316,7 +342,7 @@ mod tests {
     #[test]
     fn every_bit_flip_is_caught() {
         let (header, data) = sample();
-        let bytes = encode(&header, b"/site", b"", &data);
+        let bytes = encode(&header, b"/site", b"", &data).unwrap();
         for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
@@ -331,7 +357,7 @@ mod tests {
     #[test]
     fn other_versions_and_magic_are_named() {
         let (header, data) = sample();
-        let mut bytes = encode(&header, b"", b"", &data);
+        let mut bytes = encode(&header, b"", b"", &data).unwrap();
         bytes[16] = 9;
         assert_eq!(split(&bytes).err(), Some(FormatError::Version(9)));
         assert_eq!(

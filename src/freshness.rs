@@ -14,6 +14,8 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::platform::FileInfo;
+
 /// The default time a directory must be left alone before its index is
 /// published.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
@@ -37,7 +39,18 @@ pub struct Key {
 impl Key {
     /// Stats `path` (following symlinks, as `os.listdir` does).
     pub fn observe(path: &Path) -> io::Result<Key> {
-        std::fs::metadata(path).map(|meta| crate::platform::key_from_metadata(&meta))
+        crate::platform::stat(path).map(|info| Key::from_info(&info))
+    }
+
+    /// The key a `stat` gives.
+    pub(crate) fn from_info(info: &FileInfo) -> Key {
+        Key {
+            mtime_ns: info.mtime_ns,
+            ctime_ns: info.ctime_ns,
+            inode: info.inode,
+            device: info.device,
+            size: info.size,
+        }
     }
 
     /// The later of mtime and ctime: the last moment anything about the

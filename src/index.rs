@@ -169,6 +169,7 @@ fn copy_arena(text: &str) -> String {
 pub struct Index {
     path_entry: PathBuf,
     data: IndexData,
+    complete: bool,
 }
 
 impl fmt::Debug for Index {
@@ -183,7 +184,24 @@ impl fmt::Debug for Index {
 
 impl Index {
     pub(crate) fn from_parts(path_entry: PathBuf, data: IndexData) -> Self {
-        Index { path_entry, data }
+        Index {
+            path_entry,
+            data,
+            complete: true,
+        }
+    }
+
+    /// Whether everything the scan tried to read was read, or was simply
+    /// not there.
+    ///
+    /// An index is incomplete when a read failed in a way that may not
+    /// last: permission denied, too many open files, an I/O error, a file
+    /// too large to read. Its [diagnostics](Distribution::diagnostics) say
+    /// what was missed. It is the honest answer of that scan, but the
+    /// cache never publishes it, and the Python hook answers such a query
+    /// with the stock `importlib.metadata` instead.
+    pub fn is_complete(&self) -> bool {
+        self.complete
     }
 
     pub(crate) fn data(&self) -> &IndexData {
@@ -452,6 +470,9 @@ pub(crate) struct DistFacts<'a> {
     pub version: Option<&'a str>,
     pub entry_points: Vec<(&'a str, &'a str, &'a str)>,
     pub diagnostics: Vec<String>,
+    /// A read failed in a way that may not last (see
+    /// [`Index::is_complete`]).
+    pub incomplete: bool,
 }
 
 /// Appends distributions to a new [`Index`], interning group names, which
@@ -468,14 +489,28 @@ pub(crate) struct IndexBuilder {
     interned: FxHashMap<String, Span>,
     /// Where a distribution's normalized name is built.
     scratch: String,
+    /// Something could not be read (see [`Index::is_complete`]).
+    incomplete: bool,
+    /// Strings were dropped because the arena reached [`MAX_ARENA`].
+    overflowed: bool,
 }
+
+/// The most text one index holds. Spans are 32-bit, and an index this
+/// large is no environment anyone has: past it, strings are dropped and
+/// the index is marked incomplete, so it is answered but never cached.
+const MAX_ARENA: usize = 1 << 30;
 
 impl IndexBuilder {
     fn push_str(&mut self, s: &str) -> Span {
-        let start = u32::try_from(self.data.strings.len()).expect("index arena exceeds 4 GiB");
+        let start = self.data.strings.len();
+        if start + s.len() > MAX_ARENA {
+            self.overflowed = true;
+            return Span { start: 0, len: 0 };
+        }
         self.data.strings.push_str(s);
+        // Both fit: the arena is bounded by MAX_ARENA, below 4 GiB.
         Span {
-            start,
+            start: start as u32,
             len: s.len() as u32,
         }
     }
@@ -505,6 +540,13 @@ impl IndexBuilder {
         }
     }
 
+    /// Records a read of the path entry itself that failed in a way that
+    /// may not last, making the index incomplete.
+    pub fn entry_failure(&mut self, message: String) {
+        self.incomplete = true;
+        self.entry_diagnostic(message);
+    }
+
     /// Records a diagnostic about the path entry itself.
     pub fn entry_diagnostic(&mut self, message: String) {
         // Entry diagnostics are pushed before any distribution, so they form
@@ -524,6 +566,7 @@ impl IndexBuilder {
         unique_from_stem: Option<&str>,
         facts: DistFacts,
     ) {
+        self.incomplete |= facts.incomplete;
         let child = self.push_str(child);
         let name = facts.name.map(|n| self.push_str(n));
         let version = facts.version.map(|v| self.push_str(v));
@@ -575,19 +618,26 @@ impl IndexBuilder {
     /// Strings the two builders interned separately stay duplicated; that
     /// costs a few bytes per parallel part and keeps the merge a copy.
     pub fn append(&mut self, shard: IndexBuilder) {
+        self.incomplete |= shard.incomplete;
+        self.overflowed |= shard.overflowed;
         let shard = shard.data;
         debug_assert!(shard.entry_diagnostics.start == shard.entry_diagnostics.end);
-        assert!(
-            self.data.strings.len() + shard.strings.len() <= u32::MAX as usize,
-            "index arena exceeds 4 GiB"
-        );
-        let strings = self.data.strings.len() as u32;
+        // Past the bound the shard's records still come (the scan reorders
+        // them by position) but with empty strings.
+        let strings = (self.data.strings.len() + shard.strings.len() <= MAX_ARENA)
+            .then_some(self.data.strings.len() as u32);
+        self.overflowed |= strings.is_none();
         let entry_points = self.data.entry_points.len() as u32;
         let diagnostics = self.data.diagnostics.len() as u32;
-        self.data.strings.push_str(&shard.strings);
-        let span = |s: Span| Span {
-            start: s.start + strings,
-            len: s.len,
+        if strings.is_some() {
+            self.data.strings.push_str(&shard.strings);
+        }
+        let span = |s: Span| match strings {
+            Some(at) => Span {
+                start: s.start + at,
+                len: s.len,
+            },
+            None => Span { start: 0, len: 0 },
         };
         let rows = |r: Rows, by: u32| Rows {
             start: r.start + by,
@@ -634,7 +684,11 @@ impl IndexBuilder {
     }
 
     pub fn finish(self, path_entry: PathBuf) -> Index {
-        Index::from_parts(path_entry, self.data)
+        Index {
+            path_entry,
+            data: self.data,
+            complete: !(self.incomplete || self.overflowed),
+        }
     }
 }
 
@@ -656,6 +710,7 @@ mod tests {
                     ("console_scripts", "foo", "foo:other"),
                 ],
                 diagnostics: vec!["line 3 has no '='".into()],
+                incomplete: false,
             },
         );
     }

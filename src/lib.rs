@@ -63,6 +63,8 @@
 //!   diagnostic on the index.
 
 #![warn(missing_docs)]
+// The platform layer is rustix; only PyO3's generated glue needs `unsafe`.
+#![cfg_attr(not(feature = "python"), forbid(unsafe_code))]
 
 #[cfg(feature = "python")]
 mod bindings;

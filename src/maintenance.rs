@@ -1,23 +1,31 @@
 //! Removing what the cache no longer needs: `prune` and `clear`.
 //!
+//! Both act only on a cache root that carries epcache's own
+//! `CACHEDIR.TAG`, only on names epcache itself creates (`v<digits>/`,
+//! `.trash-*/`, and inside those 64-hex index files and `.tmp-*` files),
+//! and only through descriptors opened without following symlinks. So an
+//! `EPCACHE_DIR` pointed at user data, or a symlink planted in the cache,
+//! can make them refuse or skip, never delete something epcache did not
+//! write.
+//!
 //! Both run while other processes consult and publish. `clear` renames the
 //! versioned directory aside in one step, so a concurrent reader sees the
 //! old directory or none, never half of one; deleting the renamed copy
 //! then tolerates entries vanishing under it (`ENOENT`, NFS's `ESTALE`).
 
-use std::fs;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::time::Duration;
 
-use crate::cache::TEMP_PREFIX;
-use crate::cache_dir::{is_index_file_name, CacheDir};
+use crate::cache::{read_index_file, TEMP_PREFIX};
+use crate::cache_dir::{is_index_file_name, versioned_name, CacheDir};
 use crate::error::{Error, Result};
-use crate::format::{self, FORMAT_VERSION};
-use crate::platform::{self, is_gone};
+use crate::format;
+use crate::platform::{self, is_gone, DirHandle, FileKind};
 
-/// How often a tree delete starts over when entries appear under it before
-/// it gives up and reports the directory as not empty.
+/// How often a directory delete starts over when entries appear in it
+/// before it gives up and reports the directory as not empty.
 const DELETE_ATTEMPTS: usize = 5;
 
 /// What `prune` removed.
@@ -38,66 +46,84 @@ pub struct PruneReport {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClearReport {
     /// The versioned directory that was removed, if there was one.
-    pub removed: Option<PathBuf>,
+    pub removed: Option<std::path::PathBuf>,
 }
 
 impl CacheDir {
     /// Removes temporary files older than `temp_age`, index files whose path
     /// entry is gone or that do not decode, and directories of other format
     /// versions.
+    ///
+    /// Fails, deleting nothing, when the root is not an epcache cache (no
+    /// `CACHEDIR.TAG` of epcache's), is a symlink, or belongs to another
+    /// user.
     pub fn prune(&self, temp_age: Duration) -> Result<PruneReport> {
         let mut report = PruneReport::default();
-        self.check_readable()
-            .map_err(|r| refused(self.root(), r.reason()))?;
-        self.prune_versioned(temp_age, &mut report)?;
-        self.prune_root(&mut report)?;
+        let Some(root) = self.open_for_maintenance()? else {
+            return Ok(report);
+        };
+        self.prune_versioned(&root, temp_age, &mut report)?;
+        self.prune_root(&root, &mut report)?;
         Ok(report)
     }
 
-    fn prune_versioned(&self, temp_age: Duration, report: &mut PruneReport) -> Result<()> {
-        let versioned = self.versioned();
-        let Some(entries) = read_dir_if_present(&versioned)? else {
-            return Ok(());
+    fn prune_versioned(
+        &self,
+        root: &DirHandle,
+        temp_age: Duration,
+        report: &mut PruneReport,
+    ) -> Result<()> {
+        let path = self.versioned();
+        let versioned = match root.open_subdir(OsStr::new(&versioned_name())) {
+            Ok(dir) => dir,
+            Err(err) if is_gone(&err) => return Ok(()),
+            Err(err) => return Err(Error::io("opening", &path, err)),
         };
-        let now = SystemTime::now();
-        for entry in entries {
-            let Ok(entry) = entry else { continue };
-            let path = entry.path();
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with(TEMP_PREFIX) {
-                let age = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .map(|t| now.duration_since(t).unwrap_or_default());
-                if age.is_ok_and(|age| age >= temp_age) && remove_file(&path)? {
+        let now = crate::freshness::now_ns();
+        for name in list(&versioned, &path)? {
+            let Some(text) = name.to_str() else { continue };
+            let Ok(info) = versioned.lstat_child(&name) else {
+                continue;
+            };
+            if info.kind == FileKind::Dir {
+                continue;
+            }
+            if text.starts_with(TEMP_PREFIX) {
+                let age = Duration::from_nanos(now.saturating_sub(info.mtime_ns).max(0) as u64);
+                if age >= temp_age && remove_file(&versioned, &name, &path)? {
                     report.temp_files += 1;
                 }
             } else if is_index_file_name(&name) {
-                match index_file_verdict(&path) {
+                match index_file_verdict(&versioned, &name) {
                     Verdict::Keep => {}
-                    Verdict::Orphaned => report.orphaned += usize::from(remove_file(&path)?),
-                    Verdict::Invalid => report.invalid += usize::from(remove_file(&path)?),
+                    Verdict::Orphaned => {
+                        report.orphaned += usize::from(remove_file(&versioned, &name, &path)?)
+                    }
+                    Verdict::Invalid => {
+                        report.invalid += usize::from(remove_file(&versioned, &name, &path)?)
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    fn prune_root(&self, report: &mut PruneReport) -> Result<()> {
-        let Some(entries) = read_dir_if_present(self.root())? else {
-            return Ok(());
-        };
-        let current = format!("v{FORMAT_VERSION}");
-        for entry in entries {
-            let Ok(entry) = entry else { continue };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_other_version = name != current
-                && name
+    fn prune_root(&self, root: &DirHandle, report: &mut PruneReport) -> Result<()> {
+        let current = versioned_name();
+        for name in list(root, self.root())? {
+            let Some(text) = name.to_str() else { continue };
+            let is_other_version = text != current
+                && text
                     .strip_prefix('v')
                     .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            let is_trash = name.starts_with(TRASH_PREFIX);
-            if (is_other_version || is_trash) && entry.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&entry.path())?;
+            if !(is_other_version || text.starts_with(TRASH_PREFIX)) {
+                continue;
+            }
+            if root
+                .lstat_child(&name)
+                .is_ok_and(|i| i.kind == FileKind::Dir)
+                && remove_cache_dir(root, &name, &self.root().join(&name))?
+            {
                 report.old_versions += 1;
             }
         }
@@ -106,21 +132,39 @@ impl CacheDir {
 
     /// Removes the versioned directory: renamed aside atomically, then
     /// deleted.
+    ///
+    /// Fails, deleting nothing, when the root is not an epcache cache (see
+    /// [`prune`](Self::prune)).
     pub fn clear(&self) -> Result<ClearReport> {
-        self.check_readable()
-            .map_err(|r| refused(self.root(), r.reason()))?;
+        let Some(root) = self.open_for_maintenance()? else {
+            return Ok(ClearReport::default());
+        };
         let versioned = self.versioned();
-        let aside = self.root().join(format!(
+        let current = OsString::from(versioned_name());
+        if root
+            .lstat_child(&current)
+            .is_ok_and(|info| info.kind != FileKind::Dir)
+        {
+            return Err(Error::io(
+                "clearing",
+                &versioned,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not a directory epcache made; left alone",
+                ),
+            ));
+        }
+        let aside = OsString::from(format!(
             "{TRASH_PREFIX}{}-{}",
             std::process::id(),
             crate::freshness::now_ns()
         ));
-        match fs::rename(&versioned, &aside) {
+        match root.rename(&current, &aside) {
             Ok(()) => {}
             Err(err) if is_gone(&err) => return Ok(ClearReport::default()),
             Err(err) => return Err(Error::io("renaming", &versioned, err)),
         }
-        remove_tree(&aside)?;
+        remove_cache_dir(&root, &aside, &self.root().join(&aside))?;
         Ok(ClearReport {
             removed: Some(versioned),
         })
@@ -136,14 +180,15 @@ enum Verdict {
     Invalid,
 }
 
-fn index_file_verdict(path: &Path) -> Verdict {
-    let Ok(bytes) = fs::read(path) else {
-        // Vanished or unreadable: nothing to decide now.
+fn index_file_verdict(dir: &DirHandle, name: &OsStr) -> Verdict {
+    let Ok(bytes) = read_index_file(dir, name) else {
+        // Vanished, unreadable, or not a file of the user's: nothing to
+        // decide about it here.
         return Verdict::Keep;
     };
     match format::split(&bytes) {
         Ok(parts) if parts.checksum_ok => {
-            if fs::metadata(platform::path_from_bytes(parts.path)).is_ok() {
+            if platform::stat(&platform::path_from_bytes(parts.path)).is_ok() {
                 Verdict::Keep
             } else {
                 Verdict::Orphaned
@@ -153,45 +198,74 @@ fn index_file_verdict(path: &Path) -> Verdict {
     }
 }
 
-fn refused(root: &Path, why: &str) -> Error {
-    Error::io(
-        "using cache directory",
-        root,
-        io::Error::new(io::ErrorKind::PermissionDenied, why.to_owned()),
-    )
-}
-
-fn read_dir_if_present(dir: &Path) -> Result<Option<fs::ReadDir>> {
-    match fs::read_dir(dir) {
-        Ok(entries) => Ok(Some(entries)),
-        Err(err) if is_gone(&err) => Ok(None),
-        Err(err) => Err(Error::io("listing", dir, err)),
+/// The names in a directory.
+fn list(dir: &DirHandle, path: &Path) -> Result<Vec<OsString>> {
+    let mut names = Vec::new();
+    match dir.for_each_entry(|name, _| names.push(name.to_owned())) {
+        Ok(()) => Ok(names),
+        Err(err) if is_gone(&err) => Ok(names),
+        Err(err) => Err(Error::io("listing", path, err)),
     }
 }
 
 /// Removes a file; `false` when someone else removed it first.
-fn remove_file(path: &Path) -> Result<bool> {
-    match fs::remove_file(path) {
+fn remove_file(dir: &DirHandle, name: &OsStr, dir_path: &Path) -> Result<bool> {
+    match dir.remove_file(name) {
         Ok(()) => Ok(true),
         Err(err) if is_gone(&err) => Ok(false),
-        Err(err) => Err(Error::io("removing", path, err)),
+        Err(err) => Err(Error::io("removing", dir_path.join(name), err)),
     }
 }
 
-/// Deletes a directory tree that others may be deleting too. Entries that
-/// vanish are fine; entries that keep appearing make it start over from
-/// the top, and after a few attempts it fails rather than pretend it
-/// succeeded.
-pub(crate) fn remove_tree(root: &Path) -> Result<()> {
+/// Whether epcache creates files of this name in a versioned directory.
+fn is_cache_file_name(name: &OsStr) -> bool {
+    is_index_file_name(name) || name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
+}
+
+/// Deletes a versioned (or renamed-aside) directory that others may be
+/// deleting or writing into too: its index and temporary files, then the
+/// directory. Anything else in it was not made by epcache and is left, and
+/// so is the directory, which is then reported as not empty. Entries that
+/// keep appearing make it start over, and after a few attempts it fails
+/// rather than pretend it succeeded. `false` when it was already gone.
+fn remove_cache_dir(parent: &DirHandle, name: &OsStr, path: &Path) -> Result<bool> {
     for _ in 0..DELETE_ATTEMPTS {
-        match remove_tree_once(root)? {
-            Pass::Done => return Ok(()),
-            Pass::Retry => continue,
+        let dir = match parent.open_subdir(name) {
+            Ok(dir) => dir,
+            Err(err) if is_gone(&err) => return Ok(false),
+            Err(err) => return Err(Error::io("opening", path, err)),
+        };
+        let mut foreign = 0;
+        for child in list(&dir, path)? {
+            match dir.lstat_child(&child) {
+                // Published or removed by another process meanwhile.
+                Err(err) if is_gone(&err) => {}
+                Ok(info) if info.kind != FileKind::Dir && is_cache_file_name(&child) => {
+                    remove_file(&dir, &child, path)?;
+                }
+                _ => foreign += 1,
+            }
+        }
+        match parent.remove_dir(name) {
+            Ok(()) => return Ok(true),
+            Err(err) if is_gone(&err) => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::DirectoryNotEmpty && foreign == 0 => continue,
+            Err(err) if err.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                return Err(Error::io(
+                    "removing",
+                    path,
+                    io::Error::new(
+                        io::ErrorKind::DirectoryNotEmpty,
+                        format!("it holds {foreign} entries epcache did not create; left in place"),
+                    ),
+                ))
+            }
+            Err(err) => return Err(Error::io("removing", path, err)),
         }
     }
     Err(Error::io(
         "removing",
-        root,
+        path,
         io::Error::new(
             io::ErrorKind::DirectoryNotEmpty,
             "entries keep appearing while it is deleted",
@@ -199,66 +273,70 @@ pub(crate) fn remove_tree(root: &Path) -> Result<()> {
     ))
 }
 
-enum Pass {
-    Done,
-    Retry,
-}
-
-/// One bottom-up pass: walkdir's contents-first order yields every entry
-/// before the directory that holds it, so each directory is empty when its
-/// turn comes, unless something new appeared in it meanwhile.
-fn remove_tree_once(root: &Path) -> Result<Pass> {
-    let walk = walkdir::WalkDir::new(root)
-        .contents_first(true)
-        .follow_links(false);
-    for entry in walk {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) if err.io_error().is_some_and(is_gone) => continue,
-            Err(err) => {
-                let path = err.path().unwrap_or(root).to_path_buf();
-                return Err(Error::io("listing", path, err.into()));
-            }
-        };
-        let path = entry.path();
-        if !entry.file_type().is_dir() {
-            remove_file(path)?;
-            continue;
-        }
-        match fs::remove_dir(path) {
-            Ok(()) => {}
-            Err(err) if is_gone(&err) => {}
-            Err(err) if err.kind() == io::ErrorKind::DirectoryNotEmpty => return Ok(Pass::Retry),
-            Err(err) => return Err(Error::io("removing", path, err)),
-        }
-    }
-    Ok(Pass::Done)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
-    #[test]
-    fn remove_tree_removes_a_lone_file() {
-        // What `clear` renamed aside may be a file if someone replaced the
-        // directory with one; it goes like any entry.
+    fn tagged_cache() -> (tempfile::TempDir, CacheDir) {
         let tmp = tempfile::tempdir().unwrap();
-        let file = tmp.path().join("f");
-        fs::write(&file, b"x").unwrap();
-        remove_tree(&file).unwrap();
-        assert!(!file.exists());
+        let dir = CacheDir::new(tmp.path().join("cache"));
+        dir.open_for_writing().unwrap();
+        (tmp, dir)
     }
 
     #[test]
-    fn remove_tree_deletes_nested_trees_and_tolerates_absence() {
+    fn clear_removes_only_what_epcache_made() {
+        let (_tmp, dir) = tagged_cache();
+        let versioned = dir.versioned();
+        fs::write(versioned.join("a".repeat(64)), b"x").unwrap();
+        fs::write(versioned.join(".tmp-1"), b"x").unwrap();
+        assert!(dir.clear().unwrap().removed.is_some());
+        assert!(!versioned.exists());
+
+        dir.open_for_writing().unwrap();
+        fs::write(versioned.join("notes.txt"), b"mine").unwrap();
+        let err = dir.clear().unwrap_err().to_string();
+        assert!(err.contains("did not create"), "{err}");
+        let trash: Vec<_> = fs::read_dir(dir.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(TRASH_PREFIX))
+            .collect();
+        assert_eq!(trash.len(), 1);
+        assert_eq!(
+            fs::read(dir.root().join(&trash[0]).join("notes.txt")).unwrap(),
+            b"mine"
+        );
+    }
+
+    #[test]
+    fn an_untagged_directory_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("t");
-        fs::create_dir_all(root.join("a/b/c")).unwrap();
-        fs::write(root.join("a/b/c/f"), b"x").unwrap();
-        fs::write(root.join("g"), b"x").unwrap();
-        remove_tree(&root).unwrap();
-        assert!(!root.exists());
-        remove_tree(&root).unwrap();
+        let data = tmp.path().join("data");
+        fs::create_dir_all(data.join("v1")).unwrap();
+        fs::write(data.join("v1").join("b".repeat(64)), b"precious").unwrap();
+        fs::create_dir_all(data.join("v7")).unwrap();
+        let dir = CacheDir::new(&data);
+        assert!(dir.prune(Duration::ZERO).is_err());
+        assert!(dir.clear().is_err());
+        assert!(data.join("v1").join("b".repeat(64)).exists());
+        assert!(data.join("v7").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn prune_never_follows_a_symlinked_old_version() {
+        let (tmp, dir) = tagged_cache();
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        fs::write(elsewhere.join("c".repeat(64)), b"precious").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.root().join("v0")).unwrap();
+        fs::create_dir(dir.root().join("v9")).unwrap();
+        fs::write(dir.root().join("v9").join("d".repeat(64)), b"old").unwrap();
+        let report = dir.prune(Duration::ZERO).unwrap();
+        assert_eq!(report.old_versions, 1);
+        assert!(!dir.root().join("v9").exists());
+        assert!(elsewhere.join("c".repeat(64)).exists());
     }
 }

@@ -105,39 +105,83 @@ fn shape(line: &[u8]) -> Shape {
 }
 
 /// Whether `bytes`, the start of a METADATA file, settle its first `Name`
-/// and `Version`, so that reading can stop.
+/// and `Version`, so that reading can stop (see [`Settling`]).
+#[cfg(test)]
+pub(crate) fn settles_name_and_version(bytes: &[u8], at_eof: bool) -> bool {
+    Settling::default().name_and_version(bytes, at_eof)
+}
+
+/// Decides, as a METADATA file is read, when its first `Name` and
+/// `Version` are settled, so that reading can stop.
 ///
 /// They are settled once both have been seen and a line after the later
 /// one has begun that is not a continuation, or once the header block has
 /// ended, or at the end of the file. Nothing past that point can change
 /// them: the email parser keeps the first of repeated headers. This walks
 /// the same lines [`parse_headers`] does, by the same rules.
-pub(crate) fn settles_name_and_version(bytes: &[u8], at_eof: bool) -> bool {
-    if at_eof {
-        return true;
-    }
-    let (mut name, mut version) = (false, false);
-    for line in raw_lines(bytes) {
-        if !line.terminated {
-            // Its first byte already says whether it continues the header
-            // before it; more bytes could not change that.
-            return name && version && !starts_continuation(line.content);
+///
+/// It is called after every read with everything read so far, and
+/// resumes where the previous call stopped, so a header block of any
+/// length costs one pass (a fresh walk per read made it quadratic).
+#[derive(Debug, Default)]
+pub(crate) struct Settling {
+    /// Bytes of whole lines already walked.
+    done: usize,
+    /// The last line walked ended in a lone `\r` at the end of what was
+    /// read: if the next byte is `\n`, it belongs to that line break.
+    maybe_crlf: bool,
+    name: bool,
+    version: bool,
+}
+
+impl Settling {
+    /// Whether `bytes` (which extend the bytes of the previous call)
+    /// settle `Name` and `Version`; `at_eof` when the file ends there.
+    pub(crate) fn name_and_version(&mut self, bytes: &[u8], at_eof: bool) -> bool {
+        if at_eof {
+            return true;
         }
-        let colon = match shape(line.content) {
-            Shape::Body => return true,
-            Shape::Continuation => continue,
-            _ if name && version => return true,
-            Shape::Envelope => continue,
+        loop {
+            if self.maybe_crlf {
+                let Some(&next) = bytes.get(self.done) else {
+                    return false;
+                };
+                self.maybe_crlf = false;
+                self.done += usize::from(next == b'\n');
+            }
+            let rest = &bytes[self.done..];
+            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
+                // An unterminated line's first byte already says whether it
+                // continues the header before it; more bytes could not
+                // change that. Nothing read yet: what follows decides.
+                return !rest.is_empty() && self.name && self.version && !starts_continuation(rest);
+            };
+            if let Some(settled) = self.walk_line(&rest[..i]) {
+                return settled;
+            }
+            self.done += i + 1;
+            if rest[i] == b'\r' {
+                self.maybe_crlf = true;
+            }
+        }
+    }
+
+    /// Takes in one whole line; `Some` when it decides.
+    fn walk_line(&mut self, line: &[u8]) -> Option<bool> {
+        let colon = match shape(line) {
+            Shape::Body => return Some(true),
+            Shape::Continuation => return None,
+            _ if self.name && self.version => return Some(true),
+            Shape::Envelope => return None,
             Shape::Field { colon } => colon,
         };
-        match wanted(&line.content[..colon]) {
-            Some(Field::Name) if valid_text(line.content) => name = true,
-            Some(Field::Version) if valid_text(line.content) => version = true,
+        match wanted(&line[..colon]) {
+            Some(Field::Name) if valid_text(line) => self.name = true,
+            Some(Field::Version) if valid_text(line) => self.version = true,
             _ => {}
         }
+        None
     }
-    // A line break was the last byte: what follows decides.
-    false
 }
 
 fn starts_continuation(line: &[u8]) -> bool {
@@ -181,7 +225,7 @@ enum Pending {
 
 /// Parses the first `Name` and `Version` from the header block at the
 /// start of `bytes`, stopping as soon as both are settled (see
-/// [`settles_name_and_version`]).
+/// [`Settling`]).
 ///
 /// Lines that are not valid UTF-8 are skipped with a diagnostic (Python
 /// would refuse the whole file); `label` names the file in that message.

@@ -63,8 +63,15 @@ pub enum Publish {
         /// How far ahead of the clock it is.
         ahead: Duration,
     },
-    /// The path entry changed while it was being scanned.
+    /// The path entry changed while it was being scanned, or its path now
+    /// names another directory or file than the one that was scanned.
     ChangedDuringScan,
+    /// Some read of the scan failed in a way that may not last (permission
+    /// denied, too many open files, an I/O error): the answer says what
+    /// was missed, and caching it would keep it missed.
+    Incomplete,
+    /// The index is too large for one cache file; the reason says how large.
+    TooLarge(String),
     /// The cache directory belongs to another user or is writable by others.
     ForeignOwned(String),
     /// Creating or writing the file failed.
@@ -120,6 +127,8 @@ impl Publish {
             Publish::TooFresh { .. } => "too-fresh",
             Publish::InFuture { .. } => "in-future",
             Publish::ChangedDuringScan => "changed-during-scan",
+            Publish::Incomplete => "incomplete",
+            Publish::TooLarge(_) => "too-large",
             Publish::ForeignOwned(_) => "foreign-owned",
             Publish::Unwritable(_) => "unwritable",
             Publish::Disabled => "disabled",
@@ -176,6 +185,10 @@ impl fmt::Display for Publish {
             Publish::ChangedDuringScan => {
                 f.write_str("not published: the path entry changed during the scan")
             }
+            Publish::Incomplete => f.write_str(
+                "not published: the scan could not read everything (see the diagnostics)",
+            ),
+            Publish::TooLarge(why) => write!(f, "not published: {why}"),
             Publish::ForeignOwned(why) => write!(f, "not published: {why}"),
             Publish::Unwritable(why) => write!(f, "not published: {why}"),
             Publish::Disabled => f.write_str("not published: the cache is disabled"),

@@ -1,9 +1,118 @@
-//! The few things that differ between Unix and Windows, in one place.
+//! The file-system calls epcache makes, behind one small, safe interface.
 //!
-//! Only Linux is built and tested in CI. The Windows side is kept to the
-//! simplest correct behaviour and says so where it is weaker.
+//! On Unix everything goes through `rustix`: files are opened relative to a
+//! directory descriptor (`openat`), never block (`O_NONBLOCK`, so a FIFO
+//! planted where a file should be cannot hang a reader), and are typed
+//! with `fstat` on the descriptor that was opened, so what was checked is
+//! what is read. The cache directory is worked on through descriptors
+//! opened with `O_NOFOLLOW`, so a symlink at or below the cache root is
+//! never followed.
+//!
+//! Only Linux is built and tested in CI. The other platforms get the
+//! simplest correct behaviour `std` allows, weaker where noted: on Windows
+//! there is no descriptor-relative access (each call joins paths), no
+//! owner or mode checks, and no ctime, inode or device in the key.
 
 use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What one `stat` says about a file: everything epcache decides on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FileInfo {
+    pub kind: FileKind,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Status change time (Unix); equal to `mtime_ns` elsewhere.
+    pub ctime_ns: i64,
+    /// Inode number (Unix; 0 elsewhere).
+    pub inode: u64,
+    /// Device number (Unix; 0 elsewhere).
+    pub device: u64,
+    pub size: u64,
+    /// Owner (Unix; 0 elsewhere, where ownership is not checked).
+    pub uid: u32,
+    /// Permission bits (Unix; 0 elsewhere).
+    pub mode: u32,
+}
+
+/// The type of a file as `stat` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Dir,
+    #[default]
+    Regular,
+    Symlink,
+    /// A FIFO, socket or device: never read, because a read may block or
+    /// never end.
+    Other,
+}
+
+impl FileInfo {
+    pub(crate) fn is_dir(&self) -> bool {
+        self.kind == FileKind::Dir
+    }
+
+    pub(crate) fn is_regular(&self) -> bool {
+        self.kind == FileKind::Regular
+    }
+
+    /// Whether it belongs to the effective user. Always true on Windows.
+    pub(crate) fn owned_by_current_user(&self) -> bool {
+        self.uid == current_uid()
+    }
+
+    /// Whether it belongs to root. Always false on Windows.
+    pub(crate) fn owned_by_root(&self) -> bool {
+        cfg!(unix) && self.uid == 0
+    }
+
+    /// Whether users other than the owner may write it (for a directory:
+    /// create or remove entries in it). Always false on Windows.
+    pub(crate) fn writable_by_others(&self) -> bool {
+        self.mode & 0o022 != 0
+    }
+}
+
+/// A short name for a file type, for diagnostics.
+pub(crate) fn kind_name(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Dir => "a directory",
+        FileKind::Regular => "a regular file",
+        FileKind::Symlink => "a symbolic link",
+        FileKind::Other => "a FIFO, socket or device",
+    }
+}
+
+/// Whether an I/O error means "it is gone": `ENOENT`, or `ESTALE` from an
+/// NFS server that already removed it.
+pub(crate) fn is_gone(err: &io::Error) -> bool {
+    if err.kind() == io::ErrorKind::NotFound {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        err.raw_os_error() == Some(rustix::io::Errno::STALE.raw_os_error())
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Whether an I/O error is `ELOOP`: a symlink that leads back to itself,
+/// which is a fact about the tree, not a passing failure.
+pub(crate) fn is_symlink_loop(err: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = err;
+        false
+    }
+}
 
 /// Turns bytes printed by `os.fsencode` back into an OS string.
 ///
@@ -20,93 +129,6 @@ pub(crate) fn os_string_from_bytes(bytes: Vec<u8>) -> OsString {
     {
         OsString::from(String::from_utf8_lossy(&bytes).into_owned())
     }
-}
-
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
-
-use crate::freshness::Key;
-
-/// The freshness key of a directory or zip file from its metadata.
-///
-/// On Unix the key includes ctime, inode and device, which change when a
-/// tree is restored with preserved mtimes. On Windows only the modification
-/// time and size are available through `std`, so a restore that preserves
-/// mtimes is not detected there.
-pub(crate) fn key_from_metadata(meta: &Metadata) -> Key {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Key {
-            mtime_ns: meta
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.mtime_nsec()),
-            ctime_ns: meta
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(meta.ctime_nsec()),
-            inode: meta.ino(),
-            device: meta.dev(),
-            size: meta.size(),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .map_or(0, |t| crate::freshness::system_time_ns(t));
-        Key {
-            mtime_ns,
-            ctime_ns: mtime_ns,
-            inode: 0,
-            device: 0,
-            size: meta.len(),
-        }
-    }
-}
-
-/// Whether a file or directory belongs to the effective user. Always true
-/// on Windows, where ownership is not checked.
-pub(crate) fn owned_by_current_user(meta: &Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        meta.uid() == unsafe { libc::geteuid() }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        true
-    }
-}
-
-/// Whether users other than the owner may create or remove entries in a
-/// directory. Always false on Windows, whose ACLs `std` cannot read.
-pub(crate) fn writable_by_others(meta: &Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o022 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        false
-    }
-}
-
-/// Creates one directory that only its owner can enter.
-pub(crate) fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path)
 }
 
 /// The bytes a path is identified by: its file name for the cache, and
@@ -131,211 +153,487 @@ pub(crate) fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(os_string_from_bytes(bytes.to_vec()))
 }
 
-/// Replaces `to` with `from`.
-///
-/// On Windows a rename onto a file that a reader holds open can fail with
-/// `PermissionDenied` for a moment; `std::fs::rename` (MoveFileEx with
-/// REPLACE_EXISTING) succeeds once the reader closes it, so retry briefly.
-/// `tempfile`'s `persist` is not used because it cannot replace an open
-/// file there.
-pub(crate) fn replace_file(from: &Path, to: &Path) -> std::io::Result<()> {
-    let mut attempts = 0;
-    loop {
-        match std::fs::rename(from, to) {
-            Err(err)
-                if cfg!(windows)
-                    && err.kind() == std::io::ErrorKind::PermissionDenied
-                    && attempts < 20 =>
-            {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            other => return other,
-        }
-    }
-}
+pub(crate) use imp::{current_uid, fstat, lstat, open_nofollow, open_path_entry, stat, DirHandle};
 
-/// Whether an I/O error means "it is gone": `ENOENT`, or `ESTALE` from an
-/// NFS server that already removed it.
-pub(crate) fn is_gone(err: &std::io::Error) -> bool {
-    if err.kind() == std::io::ErrorKind::NotFound {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        err.raw_os_error() == Some(libc::ESTALE)
-    }
-    #[cfg(not(unix))]
-    {
-        false
-    }
-}
-
-/// Whether a file or directory belongs to root (uid 0). Always false on
-/// Windows.
-pub(crate) fn owned_by_root(meta: &Metadata) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        meta.uid() == 0
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = meta;
-        false
-    }
-}
-
-/// Creates (or truncates) a file readable only by its owner and writes
-/// `bytes` to it.
-pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(bytes)
-}
-
-/// Opens the file `parts` names inside `dir` (`["x.dist-info",
-/// "METADATA"]`) for reading. `scratch` is reused to build the name, so
-/// opening allocates nothing.
-///
-/// On Unix this is `openat` on the directory's descriptor: the kernel
-/// resolves only the last components instead of the whole path, which is a
-/// measurable part of a scan that opens two files per distribution. On
-/// Windows it opens the joined path.
-pub(crate) fn open_in(
-    dir: &DirHandle,
-    parts: &[&str],
-    scratch: &mut Vec<u8>,
-) -> std::io::Result<std::fs::File> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        scratch.clear();
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                scratch.push(b'/');
-            }
-            scratch.extend_from_slice(part.as_bytes());
-        }
-        scratch.push(0);
-        let name = std::ffi::CStr::from_bytes_with_nul(scratch).map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "file name holds a NUL byte",
-            )
-        })?;
-        // SAFETY: `name` is a valid NUL-terminated string and the descriptor
-        // belongs to `dir`, which outlives the call.
-        let fd = unsafe {
-            libc::openat(
-                dir.file.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by openat and is owned by no one else.
-        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = scratch;
-        std::fs::File::open(
-            parts
-                .iter()
-                .fold(dir.path.clone(), |path, part| path.join(part)),
-        )
-    }
-}
-
-/// Calls `f` with `name` NUL-terminated, in a stack buffer when it fits
-/// (every name a directory listing gives does), so that a system call on
-/// one child allocates nothing.
 #[cfg(unix)]
-fn with_c_name<R>(
-    name: &[u8],
-    f: impl FnOnce(&std::ffi::CStr) -> std::io::Result<R>,
-) -> std::io::Result<R> {
-    const ON_STACK: usize = 384;
-    let nul_inside = || {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "file name holds a NUL byte",
-        )
-    };
-    if name.len() >= ON_STACK {
-        return f(&std::ffi::CString::new(name).map_err(|_| nul_inside())?);
-    }
-    let mut buf = [0u8; ON_STACK];
-    buf[..name.len()].copy_from_slice(name);
-    f(std::ffi::CStr::from_bytes_with_nul(&buf[..=name.len()]).map_err(|_| nul_inside())?)
-}
+mod imp {
+    use std::ffi::OsStr;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
 
-/// A directory that files are opened relative to (see [`open_in`]).
-pub(crate) struct DirHandle {
-    #[cfg(unix)]
-    file: std::fs::File,
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    path: PathBuf,
-}
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 
-/// The `(name, d_type)` of each `linux_dirent64` record in what one
-/// `getdents64` call returned. A record is `d_ino: u64, d_off: i64,
-/// d_reclen: u16, d_type: u8`, then the NUL-terminated name, padded to
-/// `d_reclen` bytes.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn dirents(mut records: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
-    const NAME_AT: usize = 19;
-    std::iter::from_fn(move || {
-        let reclen = usize::from(u16::from_ne_bytes([*records.get(16)?, *records.get(17)?]));
-        let record = records.get(..reclen).filter(|r| r.len() > NAME_AT)?;
-        records = &records[reclen..];
-        let name = &record[NAME_AT..];
-        let len = memchr::memchr(0, name).unwrap_or(name.len());
-        Some((&name[..len], record[18]))
-    })
-}
+    use super::{FileInfo, FileKind};
 
-impl DirHandle {
-    /// Opens a directory for [`open_in`].
-    pub(crate) fn open(path: &Path) -> std::io::Result<DirHandle> {
-        Ok(DirHandle {
-            #[cfg(unix)]
-            file: std::fs::File::open(path)?,
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            path: path.to_path_buf(),
-        })
+    /// Every descriptor epcache opens: closed on exec, never a controlling
+    /// terminal, and never blocking on open or read (a FIFO opens at once
+    /// and is then refused by its type).
+    fn base_flags() -> OFlags {
+        OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK
     }
 
-    /// Calls `each(name, is_dir)` for every entry of the directory but `.`
-    /// and `..`, in directory order. `is_dir` is `None` when the listing
-    /// does not say (a symlink, or a file system without `d_type`), so the
-    /// caller must stat. Call it once per handle.
-    ///
-    /// On Linux this is `getdents64` on the handle's own descriptor into
-    /// one buffer: no second open of the directory and no allocation per
-    /// entry, which `std::fs::read_dir` makes three of (its entry, the name
-    /// it hands out, and the caller's copy). Elsewhere it is `read_dir`.
-    pub(crate) fn for_each_entry(
-        &self,
-        each: impl FnMut(&std::ffi::OsStr, Option<bool>),
-    ) -> std::io::Result<()> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            self.getdents(each)
+    pub(crate) fn current_uid() -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
+    fn info(stat: &rustix::fs::Stat) -> FileInfo {
+        let ns = |secs: i64, nanos: i64| secs.saturating_mul(1_000_000_000).saturating_add(nanos);
+        let kind = match FileType::from_raw_mode(stat.st_mode as _) {
+            FileType::Directory => FileKind::Dir,
+            FileType::RegularFile => FileKind::Regular,
+            FileType::Symlink => FileKind::Symlink,
+            _ => FileKind::Other,
+        };
+        // The field types differ between architectures.
+        #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+        FileInfo {
+            kind,
+            mtime_ns: ns(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+            ctime_ns: ns(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
+            inode: stat.st_ino as u64,
+            device: stat.st_dev as u64,
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            uid: stat.st_uid as u32,
+            mode: stat.st_mode as u32 & 0o7777,
         }
+    }
+
+    /// `stat`, following symlinks.
+    pub(crate) fn stat(path: &Path) -> io::Result<FileInfo> {
+        Ok(info(&rustix::fs::statat(CWD, path, AtFlags::empty())?))
+    }
+
+    /// `lstat`: a symlink is described, not followed.
+    pub(crate) fn lstat(path: &Path) -> io::Result<FileInfo> {
+        Ok(info(&rustix::fs::statat(
+            CWD,
+            path,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?))
+    }
+
+    /// `fstat` of an open file.
+    pub(crate) fn fstat(file: &impl AsFd) -> io::Result<FileInfo> {
+        Ok(info(&rustix::fs::fstat(file)?))
+    }
+
+    /// Opens a `sys.path` entry for reading, following symlinks as
+    /// `os.listdir` does, and says what it is. A directory comes back as a
+    /// [`DirHandle`] to list and read relative to; anything else as a file.
+    pub(crate) fn open_path_entry(path: &Path) -> io::Result<(File, FileInfo)> {
+        let fd = rustix::fs::openat(CWD, path, OFlags::RDONLY | base_flags(), Mode::empty())?;
+        let info = fstat(&fd)?;
+        Ok((File::from(fd), info))
+    }
+
+    /// Opens a file for reading without following a symlink in its last
+    /// component and without blocking, and says what it is.
+    pub(crate) fn open_nofollow(path: &Path) -> io::Result<(File, FileInfo)> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | base_flags();
+        let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())?;
+        let info = fstat(&fd)?;
+        Ok((File::from(fd), info))
+    }
+
+    /// A directory that files are opened, listed and stat-ed relative to,
+    /// through its descriptor: a rename or symlink swap of its path after
+    /// it was opened changes nothing that is read through it.
+    #[derive(Debug)]
+    pub(crate) struct DirHandle {
+        fd: OwnedFd,
+    }
+
+    impl DirHandle {
+        /// A directory already opened (by [`open_path_entry`]).
+        pub(crate) fn from_file(file: File) -> DirHandle {
+            DirHandle {
+                fd: OwnedFd::from(file),
+            }
+        }
+
+        /// Opens a directory, following symlinks.
+        #[cfg(test)]
+        pub(crate) fn open(path: &Path) -> io::Result<DirHandle> {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | base_flags();
+            Ok(DirHandle {
+                fd: rustix::fs::openat(CWD, path, flags, Mode::empty())?,
+            })
+        }
+
+        /// Opens a directory whose last component must not be a symlink.
+        pub(crate) fn open_nofollow(path: &Path) -> io::Result<DirHandle> {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | base_flags();
+            Ok(DirHandle {
+                fd: rustix::fs::openat(CWD, path, flags, Mode::empty())?,
+            })
+        }
+
+        /// Opens the subdirectory `name`, which must not be a symlink.
+        pub(crate) fn open_subdir(&self, name: &OsStr) -> io::Result<DirHandle> {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | base_flags();
+            Ok(DirHandle {
+                fd: rustix::fs::openat(&self.fd, name, flags, Mode::empty())?,
+            })
+        }
+
+        /// `fstat` of the directory itself.
+        pub(crate) fn info(&self) -> io::Result<FileInfo> {
+            fstat(&self.fd)
+        }
+
+        /// Opens the file `parts` names inside the directory
+        /// (`["x.dist-info", "METADATA"]`) for reading, following symlinks,
+        /// and says what it is. `scratch` is reused to build the name, so
+        /// opening allocates nothing.
+        pub(crate) fn open_file(
+            &self,
+            parts: &[&str],
+            scratch: &mut Vec<u8>,
+        ) -> io::Result<(File, FileInfo)> {
+            scratch.clear();
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    scratch.push(b'/');
+                }
+                scratch.extend_from_slice(part.as_bytes());
+            }
+            let fd = rustix::fs::openat(
+                &self.fd,
+                &scratch[..],
+                OFlags::RDONLY | base_flags(),
+                Mode::empty(),
+            )?;
+            let info = fstat(&fd)?;
+            Ok((File::from(fd), info))
+        }
+
+        /// Opens the file `name` for reading without following a symlink.
+        pub(crate) fn open_file_nofollow(&self, name: &OsStr) -> io::Result<(File, FileInfo)> {
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | base_flags();
+            let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty())?;
+            let info = fstat(&fd)?;
+            Ok((File::from(fd), info))
+        }
+
+        /// Creates the file `name`, which must not exist (not even as a
+        /// dangling symlink), readable and writable by its owner only.
+        pub(crate) fn create_new_file(&self, name: &OsStr) -> io::Result<File> {
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::CLOEXEC
+                | OFlags::NOCTTY;
+            let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600))?;
+            Ok(File::from(fd))
+        }
+
+        /// Creates the subdirectory `name`, private to its owner.
+        pub(crate) fn create_subdir(&self, name: &OsStr) -> io::Result<()> {
+            Ok(rustix::fs::mkdirat(
+                &self.fd,
+                name,
+                Mode::from_raw_mode(0o700),
+            )?)
+        }
+
+        /// Renames `from` to `to`, both in this directory. A symlink at
+        /// `to` is replaced, never followed.
+        pub(crate) fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+            Ok(rustix::fs::renameat(&self.fd, from, &self.fd, to)?)
+        }
+
+        /// Removes the file (or symlink) `name`.
+        pub(crate) fn remove_file(&self, name: &OsStr) -> io::Result<()> {
+            Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?)
+        }
+
+        /// Removes the empty subdirectory `name`.
+        pub(crate) fn remove_dir(&self, name: &OsStr) -> io::Result<()> {
+            Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)?)
+        }
+
+        /// Stats the child `name`, following a symlink as opening it would.
+        pub(crate) fn stat_child(&self, name: &OsStr) -> io::Result<FileInfo> {
+            Ok(info(&rustix::fs::statat(&self.fd, name, AtFlags::empty())?))
+        }
+
+        /// Stats the child `name` itself, not what a symlink points to.
+        pub(crate) fn lstat_child(&self, name: &OsStr) -> io::Result<FileInfo> {
+            Ok(info(&rustix::fs::statat(
+                &self.fd,
+                name,
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?))
+        }
+
+        /// Calls `each(name, is_dir)` for every entry of the directory but
+        /// `.` and `..`, in directory order. `is_dir` is `None` when the
+        /// listing does not say (a symlink, or a file system without
+        /// `d_type`), so the caller must stat. Each call lists from the
+        /// start; calls on one handle must not overlap.
+        ///
+        /// On Linux this is `getdents64` on the handle's own descriptor
+        /// into one buffer: no second open of the directory and no
+        /// allocation per entry, which `std::fs::read_dir` makes three of.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        pub(crate) fn for_each_entry(
+            &self,
+            mut each: impl FnMut(&OsStr, Option<bool>),
+        ) -> io::Result<()> {
+            // About a hundred entries per call, where glibc's readdir asks
+            // for 32 KiB. A call costs in proportion to the entries it
+            // returns (ext4 hashes each name of an indexed directory), and
+            // the caller hands work to other threads between calls: one
+            // 32 KiB call kept them waiting for 0.3 ms.
+            // The descriptor's position is shared by every listing of it
+            // (a provisional rebuild lists it before and after the scan).
+            rustix::fs::seek(&self.fd, rustix::fs::SeekFrom::Start(0))?;
+            let mut buf = Vec::with_capacity(4 * 1024);
+            let mut dir = rustix::fs::RawDir::new(&self.fd, buf.spare_capacity_mut());
+            while let Some(entry) = dir.next() {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(err) => return Err(err.into()),
+                };
+                let name = entry.file_name().to_bytes();
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let is_dir = match entry.file_type() {
+                    FileType::Directory => Some(true),
+                    FileType::Symlink | FileType::Unknown => None,
+                    _ => Some(false),
+                };
+                each(OsStr::from_bytes(name), is_dir);
+            }
+            Ok(())
+        }
+
+        /// `read_dir` of the descriptor's directory, where `getdents64` is
+        /// not available.
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            let mut each = each;
-            for entry in std::fs::read_dir(&self.path)? {
+        pub(crate) fn for_each_entry(
+            &self,
+            mut each: impl FnMut(&OsStr, Option<bool>),
+        ) -> io::Result<()> {
+            let dup = rustix::fs::openat(
+                &self.fd,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | base_flags(),
+                Mode::empty(),
+            )?;
+            for entry in rustix::fs::Dir::new(dup)? {
+                let entry = entry?;
+                let name = entry.file_name().to_bytes();
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let is_dir = match entry.file_type() {
+                    FileType::Directory => Some(true),
+                    FileType::Symlink | FileType::Unknown => None,
+                    _ => Some(false),
+                };
+                each(OsStr::from_bytes(name), is_dir);
+            }
+            Ok(())
+        }
+
+        /// Whether a read of a regular file opened through this handle that
+        /// returns fewer bytes than asked for has reached the end of the
+        /// file (see [`crate::read_buf::ShortRead`]).
+        ///
+        /// On Linux that is known for the local file systems whose reads
+        /// are served from the page cache and stop only at the file's size,
+        /// at an error, or on a fatal signal: ext2/3/4, XFS, Btrfs, F2FS,
+        /// tmpfs, and overlayfs (which passes reads to the file system
+        /// beneath it, in practice one of these). FUSE and network file
+        /// systems may return less before the end, and everywhere else the
+        /// answer is the cautious `false`.
+        pub(crate) fn short_reads_end_files(&self) -> bool {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            {
+                const LOCAL: [u64; 6] = [
+                    0xEF53,      // ext2/3/4
+                    0x5846_5342, // XFS
+                    0x9123_683E, // Btrfs
+                    0xF2F5_2010, // F2FS
+                    0x0102_1994, // tmpfs
+                    0x794C_7630, // overlayfs
+                ];
+                rustix::fs::fstatfs(&self.fd)
+                    .is_ok_and(|stats| LOCAL.contains(&(stats.f_type as u64)))
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            {
+                false
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod imp {
+    //! Path-based stand-ins. A `DirHandle` is its path; nothing here can
+    //! refuse symlinks or check owners, which Windows users would have to
+    //! get from ACLs.
+
+    use std::ffi::OsStr;
+    use std::fs::{self, File};
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    use super::{FileInfo, FileKind};
+
+    pub(crate) fn current_uid() -> u32 {
+        0
+    }
+
+    fn info(meta: &fs::Metadata) -> FileInfo {
+        let kind = if meta.is_dir() {
+            FileKind::Dir
+        } else if meta.is_file() {
+            FileKind::Regular
+        } else if meta.file_type().is_symlink() {
+            FileKind::Symlink
+        } else {
+            FileKind::Other
+        };
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .map_or(0, crate::freshness::system_time_ns);
+        FileInfo {
+            kind,
+            mtime_ns,
+            ctime_ns: mtime_ns,
+            size: meta.len(),
+            ..FileInfo::default()
+        }
+    }
+
+    pub(crate) fn stat(path: &Path) -> io::Result<FileInfo> {
+        fs::metadata(path).map(|m| info(&m))
+    }
+
+    pub(crate) fn lstat(path: &Path) -> io::Result<FileInfo> {
+        fs::symlink_metadata(path).map(|m| info(&m))
+    }
+
+    pub(crate) fn fstat(file: &File) -> io::Result<FileInfo> {
+        file.metadata().map(|m| info(&m))
+    }
+
+    pub(crate) fn open_path_entry(path: &Path) -> io::Result<(File, FileInfo)> {
+        let file = File::open(path)?;
+        let info = fstat(&file)?;
+        Ok((file, info))
+    }
+
+    pub(crate) fn open_nofollow(path: &Path) -> io::Result<(File, FileInfo)> {
+        open_path_entry(path)
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct DirHandle {
+        path: PathBuf,
+    }
+
+    impl DirHandle {
+        pub(crate) fn open(path: &Path) -> io::Result<DirHandle> {
+            if !fs::metadata(path)?.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    "not a directory",
+                ));
+            }
+            Ok(DirHandle {
+                path: path.to_path_buf(),
+            })
+        }
+
+        pub(crate) fn open_nofollow(path: &Path) -> io::Result<DirHandle> {
+            Self::open(path)
+        }
+
+        pub(crate) fn open_subdir(&self, name: &OsStr) -> io::Result<DirHandle> {
+            Self::open(&self.path.join(name))
+        }
+
+        pub(crate) fn info(&self) -> io::Result<FileInfo> {
+            stat(&self.path)
+        }
+
+        pub(crate) fn open_file(
+            &self,
+            parts: &[&str],
+            _scratch: &mut Vec<u8>,
+        ) -> io::Result<(File, FileInfo)> {
+            let path = parts.iter().fold(self.path.clone(), |p, part| p.join(part));
+            let file = File::open(path)?;
+            let info = fstat(&file)?;
+            Ok((file, info))
+        }
+
+        pub(crate) fn open_file_nofollow(&self, name: &OsStr) -> io::Result<(File, FileInfo)> {
+            let file = File::open(self.path.join(name))?;
+            let info = fstat(&file)?;
+            Ok((file, info))
+        }
+
+        pub(crate) fn create_new_file(&self, name: &OsStr) -> io::Result<File> {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.path.join(name))
+        }
+
+        pub(crate) fn create_subdir(&self, name: &OsStr) -> io::Result<()> {
+            fs::create_dir(self.path.join(name))
+        }
+
+        /// A rename onto a file that a reader holds open can fail with
+        /// `PermissionDenied` for a moment on Windows; it succeeds once the
+        /// reader closes it, so retry briefly.
+        pub(crate) fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+            let (from, to) = (self.path.join(from), self.path.join(to));
+            let mut attempts = 0;
+            loop {
+                match fs::rename(&from, &to) {
+                    Err(err) if err.kind() == io::ErrorKind::PermissionDenied && attempts < 20 => {
+                        attempts += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    other => return other,
+                }
+            }
+        }
+
+        pub(crate) fn remove_file(&self, name: &OsStr) -> io::Result<()> {
+            fs::remove_file(self.path.join(name))
+        }
+
+        pub(crate) fn remove_dir(&self, name: &OsStr) -> io::Result<()> {
+            fs::remove_dir(self.path.join(name))
+        }
+
+        pub(crate) fn stat_child(&self, name: &OsStr) -> io::Result<FileInfo> {
+            stat(&self.path.join(name))
+        }
+
+        pub(crate) fn lstat_child(&self, name: &OsStr) -> io::Result<FileInfo> {
+            lstat(&self.path.join(name))
+        }
+
+        pub(crate) fn for_each_entry(
+            &self,
+            mut each: impl FnMut(&OsStr, Option<bool>),
+        ) -> io::Result<()> {
+            for entry in fs::read_dir(&self.path)? {
                 let entry = entry?;
                 let is_dir = match entry.file_type() {
                     Ok(kind) if !kind.is_symlink() => Some(kind.is_dir()),
@@ -345,133 +643,8 @@ impl DirHandle {
             }
             Ok(())
         }
-    }
 
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn getdents(
-        &self,
-        mut each: impl FnMut(&std::ffi::OsStr, Option<bool>),
-    ) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        // About a hundred entries per call, where glibc's readdir asks for
-        // 32 KiB. A call costs in proportion to the entries it returns
-        // (ext4 hashes each name of an indexed directory), and the caller
-        // hands work to other threads between calls: one 32 KiB call kept
-        // them waiting for 0.3 ms, while a few more calls cost microseconds.
-        let mut buf = vec![0u8; 4 * 1024];
-        loop {
-            // SAFETY: the descriptor belongs to `self` and the kernel writes
-            // at most `buf.len()` bytes into `buf`.
-            let n = unsafe {
-                libc::syscall(
-                    libc::SYS_getdents64,
-                    self.file.as_raw_fd(),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                )
-            };
-            let filled = match usize::try_from(n) {
-                Ok(0) => return Ok(()),
-                Ok(filled) => filled,
-                Err(_) => {
-                    let err = std::io::Error::last_os_error();
-                    if err.kind() == std::io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    return Err(err);
-                }
-            };
-            for (name, d_type) in dirents(&buf[..filled]) {
-                if name != b"." && name != b".." {
-                    let is_dir = match d_type {
-                        libc::DT_DIR => Some(true),
-                        libc::DT_LNK | libc::DT_UNKNOWN => None,
-                        _ => Some(false),
-                    };
-                    each(std::ffi::OsStr::from_bytes(name), is_dir);
-                }
-            }
-        }
-    }
-
-    /// The freshness key of the child `name`, following a symlink as
-    /// opening it would.
-    ///
-    /// On Unix this is `fstatat` on the handle's descriptor, which resolves
-    /// one name instead of a whole path. Elsewhere it stats the joined
-    /// path.
-    pub(crate) fn key_of(&self, name: &std::ffi::OsStr) -> std::io::Result<Key> {
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            use std::os::unix::ffi::OsStrExt;
-            let stat = with_c_name(name.as_bytes(), |name| {
-                let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-                // SAFETY: `name` is NUL-terminated, the descriptor belongs
-                // to `self`, and `stat` is only read after fstatat filled it.
-                unsafe {
-                    if libc::fstatat(self.file.as_raw_fd(), name.as_ptr(), stat.as_mut_ptr(), 0)
-                        != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(stat.assume_init())
-                }
-            })?;
-            let ns =
-                |secs: i64, nanos: i64| secs.saturating_mul(1_000_000_000).saturating_add(nanos);
-            #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-            Ok(Key {
-                mtime_ns: ns(stat.st_mtime as i64, stat.st_mtime_nsec as i64),
-                ctime_ns: ns(stat.st_ctime as i64, stat.st_ctime_nsec as i64),
-                inode: stat.st_ino as u64,
-                device: stat.st_dev as u64,
-                size: stat.st_size as u64,
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            std::fs::metadata(self.path.join(name)).map(|meta| key_from_metadata(&meta))
-        }
-    }
-
-    /// Whether a read of a regular file opened through this handle that
-    /// returns fewer bytes than asked for has reached the end of the file
-    /// (see [`crate::read_buf::ShortRead`]).
-    ///
-    /// On Linux that is known for the local file systems whose reads are
-    /// served from the page cache and stop only at the file's size, at an
-    /// error, or on a fatal signal: ext2/3/4, XFS, Btrfs, F2FS, tmpfs, and
-    /// overlayfs (which passes reads to the file system beneath it, in
-    /// practice one of these). FUSE and network file systems may return
-    /// less before the end, and everywhere else, including all other
-    /// platforms, the answer is the cautious `false`.
-    pub(crate) fn short_reads_end_files(&self) -> bool {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            use std::os::fd::AsRawFd;
-            let mut stats = std::mem::MaybeUninit::<libc::statfs>::uninit();
-            // SAFETY: the descriptor belongs to `self`, and `stats` is only
-            // read after fstatfs reports that it filled it in.
-            let stats = unsafe {
-                if libc::fstatfs(self.file.as_raw_fd(), stats.as_mut_ptr()) != 0 {
-                    return false;
-                }
-                stats.assume_init()
-            };
-            [
-                libc::EXT4_SUPER_MAGIC,
-                libc::XFS_SUPER_MAGIC,
-                libc::BTRFS_SUPER_MAGIC,
-                libc::F2FS_SUPER_MAGIC,
-                libc::TMPFS_MAGIC,
-                libc::OVERLAYFS_SUPER_MAGIC,
-            ]
-            .contains(&stats.f_type)
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
+        pub(crate) fn short_reads_end_files(&self) -> bool {
             false
         }
     }
@@ -480,6 +653,7 @@ impl DirHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
 
     /// The listing names what `std::fs::read_dir` names, with the types
     /// `d_type` gives, in a directory big enough to need several calls.
@@ -512,5 +686,47 @@ mod tests {
         expected.sort();
         assert_eq!(listed.len(), 400 + 1 + usize::from(cfg!(unix)));
         assert_eq!(listed, expected);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_open_without_blocking_and_are_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("METADATA");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let handle = DirHandle::open(dir.path()).unwrap();
+        let (_, info) = handle.open_file(&["METADATA"], &mut Vec::new()).unwrap();
+        assert_eq!(info.kind, FileKind::Other);
+        let (_, info) = open_path_entry(&fifo).unwrap();
+        assert_eq!(info.kind, FileKind::Other);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn nofollow_calls_refuse_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("file", dir.path().join("flink")).unwrap();
+        assert!(DirHandle::open_nofollow(&dir.path().join("link")).is_err());
+        let handle = DirHandle::open_nofollow(dir.path()).unwrap();
+        assert!(handle.open_subdir(OsStr::new("link")).is_err());
+        assert!(handle.open_subdir(OsStr::new("real")).is_ok());
+        assert!(handle.open_file_nofollow(OsStr::new("flink")).is_err());
+        assert!(handle.open_file_nofollow(OsStr::new("file")).is_ok());
+        assert!(handle.create_new_file(OsStr::new("flink")).is_err());
+        assert_eq!(
+            handle.lstat_child(OsStr::new("link")).unwrap().kind,
+            FileKind::Symlink
+        );
+        assert_eq!(
+            handle.stat_child(OsStr::new("link")).unwrap().kind,
+            FileKind::Dir
+        );
     }
 }

@@ -146,6 +146,7 @@ mod tests {
                 .map(|(&(g, n), v)| (g, n, v.as_str()))
                 .collect(),
             diagnostics: vec![],
+            incomplete: false,
         };
         b.push(Kind::DistInfo, child, key, Some(key), facts);
     }

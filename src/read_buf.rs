@@ -73,7 +73,7 @@ impl ReadBuf {
         &mut self,
         mut reader: impl Read,
         plan: ReadPlan,
-        enough: impl Fn(&[u8], bool) -> bool,
+        mut enough: impl FnMut(&[u8], bool) -> bool,
     ) -> io::Result<()> {
         const MIN_ROOM: usize = 4 * 1024;
         self.len = 0;

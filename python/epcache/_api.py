@@ -352,6 +352,10 @@ _views = {}
 
 def _view(path, flavor):
     snap = _native.snapshot(path)
+    if not snap.complete:
+        # A read failed for now (too many open files, permission denied, an
+        # I/O error): stock reads again, and raises or skips as it does.
+        raise _Unsupported("a path entry could not be read completely")
     view = _views.get(flavor.name)
     if view is None or view.snap is not snap or view.flavor is not flavor:
         view = _views[flavor.name] = _View(snap, flavor)

@@ -5,54 +5,38 @@
 //! parts are joined in listing order, and the scan then puts the
 //! distributions in discovery order.
 
-use std::fs::File;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use super::{
     is_missing, may_hold_metadata, read_sequentially, Candidate, Child, Classifier, Extent, Read,
     Source,
 };
 use crate::index::IndexBuilder;
 use crate::pipeline::process_while_listing;
-use crate::platform::{open_in, DirHandle};
+use crate::platform::{self, DirHandle, FileKind};
 use crate::read_buf::{ReadBuf, ShortRead};
 
 /// Candidates per block: small enough that readers start early and finish
 /// together, large enough that each part's interning still pays.
 const BLOCK: usize = 24;
 
-pub(super) struct DirSource {
-    /// What every reader thread shares.
-    dir: Arc<Dir>,
-    /// Where [`open_in`] builds each file name.
+pub(super) struct DirSource<'h> {
+    /// The path entry, opened once: everything is read relative to it.
+    dir: &'h DirHandle,
+    /// What a short read of a file in it means.
+    short_read: ShortRead,
+    /// Where [`DirHandle::open_file`] builds each file name.
     name_scratch: Vec<u8>,
 }
 
-/// The path entry being read.
-struct Dir {
-    root: PathBuf,
-    /// Files are opened relative to this. When the directory could not be
-    /// opened, the listing reports why and reads open full paths.
-    handle: io::Result<DirHandle>,
-    /// What a short read of a file in it means.
-    short_read: ShortRead,
-}
-
-impl DirSource {
-    pub(super) fn new(root: &Path) -> Self {
-        let handle = DirHandle::open(root);
-        let short_read = match &handle {
-            Ok(handle) if handle.short_reads_end_files() => ShortRead::End,
-            _ => ShortRead::Continue,
+impl<'h> DirSource<'h> {
+    pub(super) fn new(dir: &'h DirHandle) -> Self {
+        let short_read = if dir.short_reads_end_files() {
+            ShortRead::End
+        } else {
+            ShortRead::Continue
         };
         DirSource {
-            dir: Arc::new(Dir {
-                root: root.to_path_buf(),
-                handle,
-                short_read,
-            }),
+            dir,
+            short_read,
             name_scratch: Vec::new(),
         }
     }
@@ -60,66 +44,58 @@ impl DirSource {
     /// Another reader of the same directory, for another thread.
     fn another_reader(&self) -> Self {
         DirSource {
-            dir: Arc::clone(&self.dir),
+            dir: self.dir,
+            short_read: self.short_read,
             name_scratch: Vec::new(),
         }
     }
 
-    /// Reads the file `parts` names inside the path entry.
+    /// Reads the file `parts` names inside the path entry, if it is a
+    /// regular file: anything else could block or never end.
     fn read_path(&mut self, parts: &[&str], extent: Extent, buf: &mut ReadBuf) -> Read {
         buf.clear();
-        let dir = &*self.dir;
-        let opened = match &dir.handle {
-            Ok(handle) => open_in(handle, parts, &mut self.name_scratch),
-            Err(_) => File::open(
-                parts
-                    .iter()
-                    .fold(dir.root.clone(), |path, part| path.join(part)),
-            ),
-        };
-        let file = match opened {
-            Ok(file) => file,
+        let (file, info) = match self.dir.open_file(parts, &mut self.name_scratch) {
+            Ok(opened) => opened,
             Err(err) if is_missing(&err) => return Read::Absent,
             Err(err) => return Read::Failed(err.to_string()),
         };
-        match extent.fill(buf, file, dir.short_read) {
+        match info.kind {
+            FileKind::Regular => {}
+            // importlib's read_text ignores IsADirectoryError.
+            FileKind::Dir => return Read::Absent,
+            kind => return Read::Refused(format!("it is {}", platform::kind_name(kind))),
+        }
+        match extent.fill(buf, file, self.short_read) {
             Ok(()) => Read::Found,
-            // Opening a directory succeeds on Unix; reading it says EISDIR.
-            Err(err) if is_missing(&err) => Read::Absent,
             Err(err) => Read::Failed(err.to_string()),
         }
     }
 }
 
-impl Source for DirSource {
+impl Source for DirSource<'_> {
     fn list_and_read(
         &mut self,
         classifier: &Classifier,
         builder: &mut IndexBuilder,
     ) -> Vec<Candidate> {
-        let dir = Arc::clone(&self.dir);
-        let handle = match &dir.handle {
-            Ok(handle) => handle,
-            Err(err) => {
-                if let Some(message) = listing_diagnostic(err) {
-                    builder.entry_diagnostic(message);
-                }
-                return Vec::new();
-            }
-        };
-        let mut diagnostics = Vec::new();
+        let dir = self.dir;
+        let mut notes = Notes::default();
         let done = process_while_listing(
             BLOCK,
             |found| {
-                let listed = handle.for_each_entry(|file_name, is_dir| {
-                    match classify(&dir.root, classifier, file_name, is_dir) {
-                        Ok(Some(candidate)) => found(candidate),
-                        Ok(None) => {}
-                        Err(message) => diagnostics.push(message),
+                let listed = dir.for_each_entry(|file_name, is_dir| {
+                    if let Some(candidate) =
+                        classify(dir, classifier, file_name, is_dir, &mut notes)
+                    {
+                        found(candidate)
                     }
                 });
                 if let Err(err) = listed {
-                    diagnostics.extend(listing_diagnostic(&err));
+                    if !is_missing(&err) {
+                        notes
+                            .failures
+                            .push(format!("cannot list the path entry: {err}"));
+                    }
                 }
             },
             || (self.another_reader(), ReadBuf::default()),
@@ -129,7 +105,10 @@ impl Source for DirSource {
                 part
             },
         );
-        for message in diagnostics {
+        for message in notes.failures {
+            builder.entry_failure(message);
+        }
+        for message in notes.diagnostics {
             builder.entry_diagnostic(message);
         }
         let mut candidates = Vec::with_capacity(done.iter().map(|d| d.items.len()).sum());
@@ -149,32 +128,45 @@ impl Source for DirSource {
     }
 }
 
-/// The candidate one listed entry makes, if any; `Err` is a diagnostic.
+/// What the listing found to say about the path entry.
+#[derive(Default)]
+struct Notes {
+    /// Reads that failed and may not fail next time: the index is
+    /// incomplete.
+    failures: Vec<String>,
+    /// Facts about the tree itself.
+    diagnostics: Vec<String>,
+}
+
+/// The candidate one listed entry makes, if any.
 fn classify(
-    root: &Path,
+    dir: &DirHandle,
     classifier: &Classifier,
     file_name: &std::ffi::OsStr,
     is_dir: Option<bool>,
-) -> Result<Option<Candidate>, String> {
+    notes: &mut Notes,
+) -> Option<Candidate> {
     let Some(name) = file_name.to_str() else {
-        return Err(format!(
+        notes.diagnostics.push(format!(
             "skipped a child whose name is not UTF-8: {file_name:?}"
         ));
+        return None;
     };
     if !may_hold_metadata(name.as_bytes()) {
-        return Ok(None);
+        return None;
     }
     // Only symlinks (and file systems that do not report a type) cost a
-    // stat.
-    let is_dir = is_dir.unwrap_or_else(|| root.join(name).is_dir());
-    Ok(classifier.classify(Child {
+    // stat. A dangling symlink is not a directory, as for os.path.isdir.
+    let is_dir = is_dir.unwrap_or_else(|| match dir.stat_child(file_name) {
+        Ok(info) => info.is_dir(),
+        Err(err) if is_missing(&err) || platform::is_symlink_loop(&err) => false,
+        Err(err) => {
+            notes.failures.push(format!("cannot stat {name}: {err}"));
+            false
+        }
+    });
+    classifier.classify(Child {
         name: name.to_owned(),
         is_dir,
-    }))
-}
-
-/// A missing path entry is simply empty; any other failure to list it is
-/// worth a diagnostic.
-fn listing_diagnostic(err: &io::Error) -> Option<String> {
-    (!is_missing(err)).then(|| format!("cannot list the path entry: {err}"))
+    })
 }

@@ -9,17 +9,20 @@
 //! read becomes a diagnostic, and a missing path entry is simply empty.
 
 mod dir;
-mod zip;
+pub(crate) mod zip;
 
 use std::borrow::Cow;
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
 use crate::entry_points;
+use crate::freshness::Key;
 use crate::index::{DistFacts, Index, IndexBuilder, Kind};
 use crate::metadata;
+use crate::platform::{self, DirHandle, FileKind};
 use crate::pystr::{
     before_first, before_last, legacy_normalize_name, normalize_name, normalize_name_into,
     py_splitext,
@@ -39,9 +42,20 @@ enum Read {
     /// Absent in a way importlib silently ignores (not found, not a
     /// directory, is a directory).
     Absent,
-    /// Present but unreadable; the message says why.
+    /// Present but unreadable, perhaps only for now (permissions, too many
+    /// open files, I/O errors): the scan is incomplete and is never cached.
     Failed(String),
+    /// Present but of a kind that is never read, because reading it could
+    /// block or never end (a FIFO, socket or device). That is a property of
+    /// the tree, like a malformed line, so the scan stays complete.
+    Refused(String),
 }
+
+/// The most epcache reads of one metadata file. Real ones are a few
+/// kilobytes; anything near this is an attack or an accident, and reading
+/// it whole would let one file exhaust memory. A larger file makes the scan
+/// incomplete, so the Python hook answers that query with the stock code.
+pub(crate) const MAX_METADATA_FILE: u64 = 64 << 20;
 
 /// How much of a file the scanner needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -61,25 +75,37 @@ impl Extent {
     /// Later reads of a METADATA file whose `Name` or `Version` comes late.
     const HEADERS_CHUNK: usize = 4 * 1024;
 
-    /// Replaces `buf`'s contents with this much of `reader`.
+    /// Replaces `buf`'s contents with this much of `reader`, failing when
+    /// that is more than [`MAX_METADATA_FILE`].
     fn fill(
         self,
         buf: &mut ReadBuf,
         reader: impl io::Read,
         short_read: ShortRead,
     ) -> io::Result<()> {
+        let reader = reader.take(MAX_METADATA_FILE + 1);
         match self {
-            Extent::Whole => buf.fill_to_end(reader, short_read),
-            Extent::Headers => buf.fill(
-                reader,
-                ReadPlan {
-                    first: Some(Self::HEADERS_FIRST_CHUNK),
-                    then: Some(Self::HEADERS_CHUNK),
-                    short_read,
-                },
-                metadata::settles_name_and_version,
-            ),
+            Extent::Whole => buf.fill_to_end(reader, short_read)?,
+            Extent::Headers => {
+                let mut settles = metadata::Settling::default();
+                buf.fill(
+                    reader,
+                    ReadPlan {
+                        first: Some(Self::HEADERS_FIRST_CHUNK),
+                        then: Some(Self::HEADERS_CHUNK),
+                        short_read,
+                    },
+                    |bytes, at_eof| settles.name_and_version(bytes, at_eof),
+                )?
+            }
         }
+        if buf.bytes().len() as u64 > MAX_METADATA_FILE {
+            return Err(io::Error::other(format!(
+                "larger than {} MiB",
+                MAX_METADATA_FILE >> 20
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -116,26 +142,105 @@ trait Source {
 /// a diagnostic.
 pub fn scan(path_entry: impl AsRef<Path>) -> Index {
     let path_entry = path_entry.as_ref();
-    let listed = if path_entry.as_os_str().is_empty() {
+    match OpenEntry::open(listed_path(path_entry)) {
+        Ok(entry) => entry.scan(path_entry),
+        Err(err) => {
+            let mut builder = IndexBuilder::default();
+            if !is_missing(&err) {
+                builder.entry_failure(format!("cannot open the path entry: {err}"));
+            }
+            builder.finish(path_entry.to_path_buf())
+        }
+    }
+}
+
+/// The path a path entry is listed at: `""` is the current directory.
+fn listed_path(path_entry: &Path) -> &Path {
+    if path_entry.as_os_str().is_empty() {
         Path::new(".")
     } else {
         path_entry
-    };
-    let mut builder = IndexBuilder::default();
-    match std::fs::metadata(listed) {
-        Ok(meta) if meta.is_dir() => {
-            scan_source(&mut dir::DirSource::new(listed), path_entry, &mut builder)
-        }
-        Ok(_) => {
-            // A plain file on sys.path that is not a zip holds nothing.
-            if let Ok(mut source) = zip::ZipSource::open(listed) {
-                scan_source(&mut source, path_entry, &mut builder);
-            }
-        }
-        Err(err) if is_missing(&err) => {}
-        Err(err) => builder.entry_diagnostic(format!("cannot stat the path entry: {err}")),
     }
-    builder.finish(path_entry.to_path_buf())
+}
+
+/// A path entry opened once: its key, and the handle everything of the
+/// scan is read through.
+///
+/// The key comes from `fstat` on that handle, so it describes exactly the
+/// directory or zip file that is read, even when the path is a symlink
+/// that another process swaps during the scan (see
+/// [`unchanged_since_opened`](Self::unchanged_since_opened)).
+pub(crate) struct OpenEntry {
+    /// The key when it was opened.
+    pub key: Key,
+    opened: Opened,
+}
+
+enum Opened {
+    Dir(DirHandle),
+    File(File),
+    /// A FIFO, socket or device: holds nothing, and is never read.
+    Other,
+}
+
+impl OpenEntry {
+    /// Opens `path` (following symlinks, as `os.listdir` does) without
+    /// blocking, whatever it is.
+    pub(crate) fn open(path: &Path) -> io::Result<OpenEntry> {
+        let (file, info) = platform::open_path_entry(path)?;
+        let opened = match info.kind {
+            FileKind::Dir => Opened::Dir(DirHandle::from_file(file)),
+            FileKind::Regular => Opened::File(file),
+            FileKind::Symlink | FileKind::Other => Opened::Other,
+        };
+        Ok(OpenEntry {
+            key: Key::from_info(&info),
+            opened,
+        })
+    }
+
+    /// The directory, when the path entry is one.
+    pub(crate) fn dir(&self) -> Option<&DirHandle> {
+        match &self.opened {
+            Opened::Dir(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// Scans what was opened. `path_entry` is the path as given, which the
+    /// index records and `.egg` detection looks at.
+    pub(crate) fn scan(&self, path_entry: &Path) -> Index {
+        let mut builder = IndexBuilder::default();
+        match &self.opened {
+            Opened::Dir(dir) => {
+                scan_source(&mut dir::DirSource::new(dir), path_entry, &mut builder)
+            }
+            // A plain file on sys.path that is not a zip holds nothing.
+            Opened::File(file) => match zip::ZipSource::open(file) {
+                Ok(mut source) => scan_source(&mut source, path_entry, &mut builder),
+                Err(zip::NotAZip::Unreadable(err)) => {
+                    builder.entry_failure(format!("cannot read the zip file: {err}"))
+                }
+                Err(zip::NotAZip::Invalid) => {}
+            },
+            Opened::Other => builder.entry_diagnostic(
+                "the path entry is a FIFO, socket or device, which holds nothing".to_owned(),
+            ),
+        }
+        builder.finish(path_entry.to_path_buf())
+    }
+
+    /// Whether the opened directory or file is still as it was opened, and
+    /// `path` still names it: only then does a scan describe the key.
+    pub(crate) fn unchanged_since_opened(&self, path: &Path) -> bool {
+        let now = match &self.opened {
+            Opened::Dir(dir) => dir.info(),
+            Opened::File(file) => platform::fstat(file),
+            Opened::Other => return Key::observe(path).is_ok_and(|key| key == self.key),
+        };
+        now.is_ok_and(|info| Key::from_info(&info) == self.key)
+            && Key::observe(path).is_ok_and(|key| key == self.key)
+    }
 }
 
 /// Whether a child's name can make it a distribution: the cheap test that
@@ -340,16 +445,10 @@ fn read_distribution<'b>(
     let mut facts = DistFacts::default();
     let name = &candidate.child.name;
     let found = if candidate.kind.is_directory() {
-        read_first_nonempty(
-            source,
-            name,
-            &["METADATA", "PKG-INFO"],
-            buf,
-            &mut facts.diagnostics,
-        )
+        read_first_nonempty(source, name, &["METADATA", "PKG-INFO"], buf, &mut facts)
     } else {
         let read = source.read_child(name, Extent::Headers, buf);
-        note_failure(read, name, &mut facts.diagnostics).then_some(name.as_str())
+        note_failure(read, name, &mut facts).then_some(name.as_str())
     };
     match found {
         Some(label) => {
@@ -367,7 +466,7 @@ fn read_distribution<'b>(
     }
     if candidate.kind.is_directory() {
         let read = source.read(name, "entry_points.txt", Extent::Whole, buf);
-        if note_failure(read, "entry_points.txt", &mut facts.diagnostics) {
+        if note_failure(read, "entry_points.txt", &mut facts) {
             facts.entry_points = entry_points::parse(buf.bytes(), &mut facts.diagnostics);
         }
     }
@@ -381,22 +480,29 @@ fn read_first_nonempty<'f>(
     child: &str,
     files: &[&'f str],
     buf: &mut ReadBuf,
-    diagnostics: &mut Vec<String>,
+    facts: &mut DistFacts,
 ) -> Option<&'f str> {
     files.iter().copied().find(|file| {
         let read = source.read(child, file, Extent::Headers, buf);
-        note_failure(read, file, diagnostics) && !buf.bytes().is_empty()
+        note_failure(read, file, facts) && !buf.bytes().is_empty()
     })
 }
 
 /// True when the file was read; records a diagnostic when it existed but
-/// could not be read.
-fn note_failure(read: Read, label: &str, diagnostics: &mut Vec<String>) -> bool {
+/// was not read, and marks the facts incomplete when that may pass.
+fn note_failure(read: Read, label: &str, facts: &mut DistFacts) -> bool {
     match read {
         Read::Found => true,
         Read::Absent => false,
         Read::Failed(why) => {
-            diagnostics.push(format!("{label}: cannot read: {why}"));
+            facts
+                .diagnostics
+                .push(format!("{label}: cannot read: {why}"));
+            facts.incomplete = true;
+            false
+        }
+        Read::Refused(why) => {
+            facts.diagnostics.push(format!("{label}: skipped: {why}"));
             false
         }
     }

@@ -5,7 +5,6 @@
 //! metadata file is found only under its exact member name.
 
 use std::fs::File;
-use std::path::Path;
 
 use ::zip::ZipArchive;
 
@@ -17,12 +16,24 @@ pub(super) struct ZipSource {
     archive: ZipArchive<File>,
 }
 
+/// Why a file on `sys.path` was not read as a zip.
+pub(crate) enum NotAZip {
+    /// It is not a zip archive: it holds nothing, as for importlib.
+    Invalid,
+    /// Reading it failed.
+    Unreadable(std::io::Error),
+}
+
 impl ZipSource {
-    pub(super) fn open(path: &Path) -> Result<Self, ::zip::result::ZipError> {
-        let file = File::open(path)?;
-        Ok(ZipSource {
-            archive: ZipArchive::new(file)?,
-        })
+    /// Reads the archive through `file`, the path entry opened once, so
+    /// that what is read is what the key describes.
+    pub(super) fn open(file: &File) -> Result<Self, NotAZip> {
+        let file = file.try_clone().map_err(NotAZip::Unreadable)?;
+        match ZipArchive::new(file) {
+            Ok(archive) => Ok(ZipSource { archive }),
+            Err(::zip::result::ZipError::Io(err)) => Err(NotAZip::Unreadable(err)),
+            Err(_) => Err(NotAZip::Invalid),
+        }
     }
 
     /// The distinct first components of the member names, in
@@ -88,7 +99,11 @@ impl Source for ZipSource {
         let entry = match self.archive.by_name(&member) {
             Ok(entry) => entry,
             Err(::zip::result::ZipError::FileNotFound) => return Read::Absent,
-            Err(err) => return Read::Failed(format!("{member}: {err}")),
+            Err(::zip::result::ZipError::Io(err)) => {
+                return Read::Failed(format!("{member}: {err}"))
+            }
+            // A member that does not decode is a fact about the archive.
+            Err(err) => return Read::Refused(format!("{member}: {err}")),
         };
         if entry.is_dir() {
             return Read::Absent;
