@@ -5,11 +5,13 @@
 //! version (`v1`). Each index file is named by the blake3 hash of the
 //! absolute path entry's bytes.
 //!
-//! Safety rules (Unix): a directory owned by another user, or writable by
-//! other users, is never used. A missing directory is created private to
-//! the user, but never inside a directory that belongs to another
-//! (non-root) user: that is the `sudo` case, where root would otherwise
-//! leave root-owned files in someone's home.
+//! Safety rules (Unix): a directory owned by another user, writable by
+//! other users, or that is a symlink, is never used; nor is a root whose
+//! path passes through another user's symlink. Writing goes through
+//! descriptors opened with `O_NOFOLLOW`. A missing directory is created
+//! private to the user, but never inside a directory that belongs to
+//! another (non-root) user: that is the `sudo` case, where root would
+//! otherwise leave root-owned files in someone's home.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};

@@ -32,6 +32,13 @@
 //! readers verify against a fingerprint of the directory. Every cache
 //! failure is a miss and a scan; the [`Outcome`] says what happened.
 //!
+//! A scan whose reads failed for a reason that may pass (permission
+//! denied, too many open files, an I/O error) still answers, with
+//! diagnostics, but is [incomplete](Index::is_complete) and never
+//! published. The path entry is opened once, and its key is taken from
+//! that handle, so an index always describes the directory it was read
+//! from. Nothing at or below the cache root is followed through a symlink.
+//!
 //! ```no_run
 //! use epcache::{Cache, Selection};
 //!

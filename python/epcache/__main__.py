@@ -41,13 +41,31 @@ def default_paths():
     return paths
 
 
+class CommandError(Exception):
+    """A failure to report in one line, with a non-zero exit."""
+
+
+def _os_failure(action, path, exc):
+    reason = exc.strerror or type(exc).__name__
+    return CommandError(f"cannot {action} {path}: {reason}")
+
+
 def enable(args):
     directory = args.site_packages or site_packages()
+    if not os.path.isdir(directory):
+        raise CommandError(f"{directory} is not a directory")
     target = os.path.join(directory, PTH_NAME)
     temp = target + ".tmp"
-    with open(temp, "w", encoding="utf-8") as out:
-        out.write(PTH_LINE)
-    os.replace(temp, target)
+    try:
+        with open(temp, "w", encoding="utf-8") as out:
+            out.write(PTH_LINE)
+        os.replace(temp, target)
+    except OSError as exc:
+        try:
+            os.remove(temp)
+        except OSError:
+            pass
+        raise _os_failure("write", target, exc) from None
     print(f"enabled: {target}")
     if not args.no_rebuild:
         # Writing the file changed site-packages; index it again right away.
@@ -63,6 +81,8 @@ def disable(args):
     except FileNotFoundError:
         print(f"not enabled: no {target}")
         return 0
+    except OSError as exc:
+        raise _os_failure("remove", target, exc) from None
     print(f"disabled: removed {target}")
     return 0
 
@@ -121,7 +141,29 @@ def main(argv=None):
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=func, quiet=False)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        # Output still buffered is written here, so a closed pipe is seen
+        # inside this try rather than at interpreter exit.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader (`| head -1`) has what it wanted; that is no failure.
+        # Point stdout at /dev/null so the exit-time flush stays quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except CommandError as exc:
+        return _fail(args.command, str(exc))
+    except (OSError, ImportError, RuntimeError) as exc:
+        return _fail(args.command, f"{type(exc).__name__}: {exc}")
+
+
+def _fail(command, message):
+    print(f"python -m epcache {command}: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
