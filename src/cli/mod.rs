@@ -13,7 +13,10 @@ use args::{Args, Command, Common};
 use epcache::{Cache, Environment, Selection};
 
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => return usage_error(err),
+    };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         // Output piped into `head` closing early is not a failure.
@@ -23,6 +26,31 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `--help` and `--version` as clap renders them, and any other
+/// parse error as one line (clap's first, without its "error: " prefix),
+/// exiting 2 as clap does.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return if err.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("epcache: {message} (see 'epcache --help')");
+    ExitCode::from(2)
 }
 
 /// Everything that can end a command early.
