@@ -30,8 +30,8 @@ differs.
 
 Readiness: nothing is printed (only errors, on stderr). The mount is ready
 once MOUNTPOINT's ``st_dev`` differs from its parent's; a caller polls for
-that, with a bounded wait. SIGTERM or SIGINT unmounts cleanly and exits 0
-(libfuse's own handlers end the loop and unmount).
+that, with a bounded wait. SIGTERM, SIGINT or SIGHUP unmounts (lazily if
+the mount is busy) and exits 0.
 
 Run it in the foreground (``--foreground``) when its caller owns its
 lifetime; without it libfuse detaches into the background once mounted.
