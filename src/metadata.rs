@@ -127,6 +127,9 @@ pub(crate) fn settles_name_and_version(bytes: &[u8], at_eof: bool) -> bool {
 pub(crate) struct Settling {
     /// Bytes of whole lines already walked.
     done: usize,
+    /// Where the search for the end of the line after `done` stopped: an
+    /// unterminated line is not searched again from its start.
+    searched: usize,
     /// The last line walked ended in a lone `\r` at the end of what was
     /// read: if the next byte is `\n`, it belongs to that line break.
     maybe_crlf: bool,
@@ -150,7 +153,9 @@ impl Settling {
                 self.done += usize::from(next == b'\n');
             }
             let rest = &bytes[self.done..];
-            let Some(i) = memchr::memchr2(b'\n', b'\r', rest) else {
+            let from = self.searched.max(self.done) - self.done;
+            let Some(i) = memchr::memchr2(b'\n', b'\r', &rest[from..]).map(|i| from + i) else {
+                self.searched = bytes.len();
                 // An unterminated line's first byte already says whether it
                 // continues the header before it; more bytes could not
                 // change that. Nothing read yet: what follows decides.
@@ -498,6 +503,39 @@ mod tests {
         }
         assert!(!settles_name_and_version(b"Name: a\nVersion: 1\n", false));
         assert!(settles_name_and_version(b"Name: a\nVersion: 1\n", true));
+    }
+
+    /// Fed a file a few bytes at a time, as reads hand it out, the
+    /// incremental walk decides exactly where a fresh walk of each prefix
+    /// does.
+    #[test]
+    fn settling_incrementally_agrees_with_a_fresh_walk() {
+        let texts: [&[u8]; 5] = [
+            b"Metadata-Version: 2.1\r\nName: a\r\nVersion: 1\r\n .post1\r\nX: y\r\n",
+            b"Name: a\rVersion: 1\r\rbody",
+            b"Summary: a very long line without a break at all\nName: b\nVersion: 2\nZ",
+            b"From x\n\tcont\nName: \xff\nName: c\nVersion: 3\n\n",
+            b"Name: a\r\r",
+        ];
+        for text in texts {
+            for step in 1..=7 {
+                let mut settling = Settling::default();
+                let incremental = (step..=text.len())
+                    .step_by(step)
+                    .chain([text.len()])
+                    .find(|&n| settling.name_and_version(&text[..n], n == text.len()));
+                let fresh = (step..=text.len())
+                    .step_by(step)
+                    .chain([text.len()])
+                    .find(|&n| settles_name_and_version(&text[..n], n == text.len()));
+                assert_eq!(
+                    incremental,
+                    fresh,
+                    "{:?} by {step}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
     }
 
     #[test]

@@ -38,14 +38,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{lchown, symlink, MetadataExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::thread::{self, JoinHandle};
+use std::thread::{self};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -390,65 +389,7 @@ fn uncached(site: &Path) -> Vec<u8> {
 /// Runs a command to completion, killing it if it is still going after
 /// [`HANG_GUARD`], with its address space limited to [`MEMORY_LIMIT`].
 fn run_guarded(cmd: &mut Command) -> Output {
-    let mut limited = limit_address_space(cmd);
-    let mut child = limited
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let status = wait_or_kill(&mut child, HANG_GUARD);
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-/// The same command run under `prlimit --as`, which sets the limit in the
-/// child before it executes the command.
-fn limit_address_space(cmd: &Command) -> Command {
-    let mut limited = Command::new("prlimit");
-    limited
-        .arg(format!("--as={MEMORY_LIMIT}"))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => limited.env(key, value),
-            None => limited.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        limited.current_dir(dir);
-    }
-    limited
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
-/// Waits for a child this test started, killing it (by its own handle)
-/// once `limit` has passed.
-fn wait_or_kill(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            return child.wait().unwrap();
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    common::run_guarded(cmd, HANG_GUARD, MEMORY_LIMIT).0
 }
 
 /// Runs one command per action at the same time (so that several hangs

@@ -81,12 +81,17 @@ pub fn entry_points_json(
     write_json(out, &eps)
 }
 
+/// Columns are padded to their widest cell up to this many characters; a
+/// longer cell overflows its column rather than widen every row with it.
+const MAX_COLUMN_WIDTH: usize = 60;
+
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 fn write_table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let width_of = |cell: &str| cell.chars().count().min(MAX_COLUMN_WIDTH);
+    let mut widths: Vec<usize> = header.iter().map(|h| width_of(h)).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(width_of(cell));
         }
     }
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
@@ -96,7 +101,8 @@ fn write_table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> i
             if i == last {
                 writeln!(out, "{cell}")?;
             } else {
-                write!(out, "{cell:<width$}  ", width = widths[i])?;
+                let padding = widths[i].saturating_sub(cell.chars().count()) + 2;
+                write!(out, "{cell}{:padding$}", "")?;
             }
         }
     }

@@ -40,7 +40,8 @@ impl ZipSource {
     /// central-directory order; diagnostics for names that cannot be read.
     fn children(&mut self, diagnostics: &mut Vec<String>) -> Vec<Child> {
         let mut children: Vec<Child> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        // Each first component's place in `children`.
+        let mut seen: rustc_hash::FxHashMap<String, usize> = Default::default();
         for name in self.archive.file_names() {
             let name = match name {
                 Ok(name) => name,
@@ -55,16 +56,16 @@ impl ZipSource {
                 Some((first, rest)) => (first, Some(rest)),
                 None => (&*name, None),
             };
-            if seen.insert(first.to_owned()) {
-                children.push(Child {
-                    name: first.to_owned(),
-                    is_dir: rest.is_some(),
-                });
-            } else if rest.is_some() {
+            match seen.get(first) {
                 // A first component seen as a file and later as a prefix
                 // is a directory for zipfile.Path.
-                if let Some(child) = children.iter_mut().find(|c| c.name == first) {
-                    child.is_dir = true;
+                Some(&at) => children[at].is_dir |= rest.is_some(),
+                None => {
+                    seen.insert(first.to_owned(), children.len());
+                    children.push(Child {
+                        name: first.to_owned(),
+                        is_dir: rest.is_some(),
+                    });
                 }
             }
         }

@@ -469,3 +469,65 @@ impl XorShift {
         (0..len).map(|_| self.next_u64() as u8).collect()
     }
 }
+
+// ---------------------------------------------------------------------------
+// Guarded runs
+
+/// Runs `cmd` with its output captured, under `prlimit --as=memory_limit`
+/// (so reading without end becomes a failed allocation, not a machine out
+/// of memory), and kills it once it has run for `guard`. Returns the
+/// output and whether it had to be killed: a hang guard, not a timing.
+pub fn run_guarded(cmd: &Command, guard: Duration, memory_limit: u64) -> (Output, bool) {
+    let mut limited = Command::new("prlimit");
+    limited
+        .arg(format!("--as={memory_limit}"))
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => limited.env(key, value),
+            None => limited.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        limited.current_dir(dir);
+    }
+    let mut child = limited
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let deadline = std::time::Instant::now() + guard;
+    let mut killed = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            killed = true;
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (output, killed)
+}
+
+/// Reads a pipe to its end on another thread, so that a child that writes
+/// a lot never blocks on a full pipe.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
