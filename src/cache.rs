@@ -6,15 +6,14 @@
 //! verify everything they read, and any doubt is a miss followed by a
 //! scan, so a cache problem can cost time but never change an answer.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::cache_dir::{CacheDir, WriteRefusal};
+use crate::cache_dir::{create_temp_file, CacheDir, WriteRefusal};
 use crate::fingerprint;
 use crate::format::{self, Header, FLAG_PROVISIONAL, FORMAT_VERSION};
 use crate::freshness::{now_ns, Key, Settledness, DEFAULT_SETTLE};
@@ -595,28 +594,3 @@ fn write_atomically(dir: &DirHandle, name: &OsStr, bytes: &[u8]) -> io::Result<(
     }
     written
 }
-
-/// A new file named `.tmp-<pid>-<nanoseconds>-<n>`: unique among writers
-/// of this machine, and `O_EXCL` settles the rare clash.
-fn create_temp_file(dir: &DirHandle) -> io::Result<(OsString, File)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut attempts = 0;
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = OsString::from(format!(
-            "{TEMP_PREFIX}{}-{}-{n}",
-            std::process::id(),
-            now_ns()
-        ));
-        match dir.create_new_file(&name) {
-            Ok(file) => return Ok((name, file)),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
-                attempts += 1
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// The prefix of temporary files in the versioned directory.
-pub(crate) const TEMP_PREFIX: &str = ".tmp-";

@@ -16,8 +16,10 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::format::FORMAT_VERSION;
+use crate::freshness::now_ns;
 use crate::platform::{self, DirHandle, FileInfo, FileKind};
 
 /// The environment variable that overrides the cache location.
@@ -98,7 +100,7 @@ impl CacheDir {
     /// missing, and checked through the descriptor that is then written
     /// through, so no symlink at or below the root is ever followed.
     pub(crate) fn open_for_writing(&self) -> Result<DirHandle, WriteRefusal> {
-        let (root, created) = self.open_or_create_root()?;
+        let root = self.open_or_create_root()?;
         let name = OsString::from(versioned_name());
         let versioned_path = self.versioned();
         let versioned = match root.open_subdir(&name) {
@@ -119,16 +121,14 @@ impl CacheDir {
             .info()
             .map_err(|err| unwritable("stat", &versioned_path, &err))?;
         check_own_private_dir(&versioned_path, &info)?;
-        if created {
-            write_tag(&root);
-        }
         Ok(versioned)
     }
 
-    /// The root, opened without following a symlink, and whether this
-    /// process created it (or found it empty, which is the same for a
-    /// directory the user made for the cache).
-    fn open_or_create_root(&self) -> Result<(DirHandle, bool), WriteRefusal> {
+    /// The root, opened without following a symlink. When this process
+    /// created it, or found it empty (the same for a directory the user
+    /// made for the cache), it is tagged before anything goes in, so that
+    /// a root without epcache's tag never holds epcache's files.
+    fn open_or_create_root(&self) -> Result<DirHandle, WriteRefusal> {
         check_links_above(&self.root)?;
         let mut created = false;
         let root = match DirHandle::open_nofollow(&self.root) {
@@ -144,10 +144,10 @@ impl CacheDir {
             .info()
             .map_err(|err| unwritable("stat", &self.root, &err))?;
         check_own_private_dir(&self.root, &info)?;
-        if !created {
-            created = is_empty(&root);
+        if created || is_new_root(&root) {
+            write_tag(&root);
         }
-        Ok((root, created))
+        Ok(root)
     }
 
     /// Creates the missing root and its missing ancestors; `true` when this
@@ -193,6 +193,11 @@ impl CacheDir {
             .map_err(|err| crate::Error::io("stat", &self.root, err))?;
         check_own_private_dir(&self.root, &info).map_err(|r| refused(&self.root, r.reason()))?;
         if !has_own_tag(&root) {
+            // A root being created right now is tagged before it gets any
+            // content: until then there is nothing to do either way.
+            if is_new_root(&root) {
+                return Ok(None);
+            }
             return Err(refused(
                 &self.root,
                 "it holds no CACHEDIR.TAG written by epcache, so it is not treated as an epcache cache",
@@ -220,9 +225,42 @@ pub(crate) fn index_file_name(absolute_entry: &Path) -> String {
 /// symlink of that name is left alone, never written through. The tag only
 /// helps backup tools skip the cache (and lets `prune` and `clear` know the
 /// directory), so failing to write it is no reason to stop.
+///
+/// The tag appears whole: it is written to a temporary file that is then
+/// hard-linked to its name, which fails rather than replace anything, so a
+/// concurrent `prune` never reads a half-written tag.
 fn write_tag(root: &DirHandle) {
-    if let Ok(mut file) = root.create_new_file(OsStr::new(TAG_NAME)) {
-        let _ = file.write_all(CACHEDIR_TAG.as_bytes());
+    let Ok((temp, mut file)) = create_temp_file(root) else {
+        return;
+    };
+    if file.write_all(CACHEDIR_TAG.as_bytes()).is_ok() {
+        let _ = root.link(&temp, OsStr::new(TAG_NAME));
+    }
+    let _ = root.remove_file(&temp);
+}
+
+/// The prefix of temporary files in cache directories.
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+
+/// A new file named `.tmp-<pid>-<nanoseconds>-<n>`: unique among writers
+/// of this machine, and `O_EXCL` settles the rare clash.
+pub(crate) fn create_temp_file(dir: &DirHandle) -> io::Result<(OsString, std::fs::File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut attempts = 0;
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = OsString::from(format!(
+            "{TEMP_PREFIX}{}-{}-{n}",
+            std::process::id(),
+            now_ns()
+        ));
+        match dir.create_new_file(&name) {
+            Ok(file) => return Ok((name, file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
+                attempts += 1
+            }
+            Err(err) => return Err(err),
+        }
     }
 }
 
@@ -242,11 +280,14 @@ fn has_own_tag(root: &DirHandle) -> bool {
     read.is_ok() && text == CACHEDIR_TAG.as_bytes()
 }
 
-/// Whether a directory has no entries (or cannot be listed, which counts
-/// as not empty).
-fn is_empty(dir: &DirHandle) -> bool {
-    let mut any = false;
-    dir.for_each_entry(|_, _| any = true).is_ok() && !any
+/// Whether a root holds nothing yet but, perhaps, the temporary file of
+/// a tag being written (a listing that fails counts as holding more).
+fn is_new_root(dir: &DirHandle) -> bool {
+    let mut other = false;
+    let listed = dir.for_each_entry(|name, _| {
+        other |= !name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+    });
+    listed.is_ok() && !other
 }
 
 const TAG_NAME: &str = "CACHEDIR.TAG";

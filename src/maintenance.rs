@@ -18,8 +18,8 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cache::{read_index_file, TEMP_PREFIX};
-use crate::cache_dir::{is_index_file_name, versioned_name, CacheDir};
+use crate::cache::read_index_file;
+use crate::cache_dir::{is_index_file_name, versioned_name, CacheDir, TEMP_PREFIX};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::platform::{self, is_gone, DirHandle, FileKind};
@@ -63,7 +63,7 @@ impl CacheDir {
             return Ok(report);
         };
         self.prune_versioned(&root, temp_age, &mut report)?;
-        self.prune_root(&root, &mut report)?;
+        self.prune_root(&root, temp_age, &mut report)?;
         Ok(report)
     }
 
@@ -79,7 +79,6 @@ impl CacheDir {
             Err(err) if is_gone(&err) => return Ok(()),
             Err(err) => return Err(Error::io("opening", &path, err)),
         };
-        let now = crate::freshness::now_ns();
         for name in list(&versioned, &path)? {
             let Some(text) = name.to_str() else { continue };
             let Ok(info) = versioned.lstat_child(&name) else {
@@ -89,10 +88,8 @@ impl CacheDir {
                 continue;
             }
             if text.starts_with(TEMP_PREFIX) {
-                let age = Duration::from_nanos(now.saturating_sub(info.mtime_ns).max(0) as u64);
-                if age >= temp_age && remove_file(&versioned, &name, &path)? {
-                    report.temp_files += 1;
-                }
+                report.temp_files +=
+                    usize::from(remove_stale_temp(&versioned, &name, temp_age, &path)?);
             } else if is_index_file_name(&name) {
                 match index_file_verdict(&versioned, &name) {
                     Verdict::Keep => {}
@@ -108,10 +105,21 @@ impl CacheDir {
         Ok(())
     }
 
-    fn prune_root(&self, root: &DirHandle, report: &mut PruneReport) -> Result<()> {
+    fn prune_root(
+        &self,
+        root: &DirHandle,
+        temp_age: Duration,
+        report: &mut PruneReport,
+    ) -> Result<()> {
         let current = versioned_name();
         for name in list(root, self.root())? {
             let Some(text) = name.to_str() else { continue };
+            // A writer of the tag killed before it linked it.
+            if text.starts_with(TEMP_PREFIX) {
+                report.temp_files +=
+                    usize::from(remove_stale_temp(root, &name, temp_age, self.root())?);
+                continue;
+            }
             let is_other_version = text != current
                 && text
                     .strip_prefix('v')
@@ -215,6 +223,26 @@ fn remove_file(dir: &DirHandle, name: &OsStr, dir_path: &Path) -> Result<bool> {
         Err(err) if is_gone(&err) => Ok(false),
         Err(err) => Err(Error::io("removing", dir_path.join(name), err)),
     }
+}
+
+/// Removes the temporary file `name` if it is a file at least `temp_age`
+/// old: a writer killed between creating and renaming it.
+fn remove_stale_temp(
+    dir: &DirHandle,
+    name: &OsStr,
+    temp_age: Duration,
+    path: &Path,
+) -> Result<bool> {
+    let Ok(info) = dir.lstat_child(name) else {
+        return Ok(false);
+    };
+    let age_ns = crate::freshness::now_ns()
+        .saturating_sub(info.mtime_ns)
+        .max(0);
+    if info.kind == FileKind::Dir || Duration::from_nanos(age_ns as u64) < temp_age {
+        return Ok(false);
+    }
+    remove_file(dir, name, path)
 }
 
 /// Whether epcache creates files of this name in a versioned directory.

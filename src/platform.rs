@@ -346,6 +346,18 @@ mod imp {
             Ok(rustix::fs::renameat(&self.fd, from, &self.fd, to)?)
         }
 
+        /// Gives the file `existing` the second name `new`, both in this
+        /// directory; fails if `new` exists (even as a symlink).
+        pub(crate) fn link(&self, existing: &OsStr, new: &OsStr) -> io::Result<()> {
+            Ok(rustix::fs::linkat(
+                &self.fd,
+                existing,
+                &self.fd,
+                new,
+                AtFlags::empty(),
+            )?)
+        }
+
         /// Removes the file (or symlink) `name`.
         pub(crate) fn remove_file(&self, name: &OsStr) -> io::Result<()> {
             Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?)
@@ -611,6 +623,10 @@ mod imp {
                     other => return other,
                 }
             }
+        }
+
+        pub(crate) fn link(&self, existing: &OsStr, new: &OsStr) -> io::Result<()> {
+            fs::hard_link(self.path.join(existing), self.path.join(new))
         }
 
         pub(crate) fn remove_file(&self, name: &OsStr) -> io::Result<()> {

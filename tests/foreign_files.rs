@@ -50,8 +50,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// The other user.
-const NOBODY: u32 = 65534;
-
 /// The signature line every cache directory tag starts with.
 const TAG_SIGNATURE: &str = "Signature: 8a477f597d28d172789f06886806bc55\n";
 
@@ -81,23 +79,6 @@ fn running_as_root(test: &str) -> bool {
     }
     println!("skipped {test}: it needs root to create files owned by another user");
     false
-}
-
-fn setpriv_nobody() -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-    cmd
-}
-
-/// A copy of the binary that `nobody` may run, wherever cargo's target is.
-fn binary_for_nobody(tmp: &Path) -> PathBuf {
-    let dir = tmp.join("bin");
-    fs::create_dir(&dir).unwrap();
-    chmod(&dir, 0o755);
-    let bin = dir.join("epcache");
-    fs::copy(BIN, &bin).unwrap();
-    chmod(&bin, 0o755);
-    bin
 }
 
 /// A Python that `nobody` can run (not root's pyenv shims), if any.

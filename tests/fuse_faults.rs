@@ -412,22 +412,6 @@ fn assert_not_published(cache_root: &Path, path_entry: &Path, context: &str) {
     );
 }
 
-/// Where two outputs first differ, for assertion messages.
-fn first_difference(got: &str, want: &str) -> String {
-    let mut got_lines = got.lines();
-    let mut want_lines = want.lines();
-    for line in 1.. {
-        match (got_lines.next(), want_lines.next()) {
-            (None, None) => break,
-            (got, want) if got != want => {
-                return format!("line {line} is {got:?}, a fresh scan has {want:?}")
-            }
-            _ => {}
-        }
-    }
-    "they differ only in line endings".to_owned()
-}
-
 // ---------------------------------------------------------------------------
 // The scenario
 

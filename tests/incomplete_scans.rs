@@ -24,8 +24,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-const NOBODY: u32 = 65534;
-
 /// Distributions in the sites under test.
 const COUNT: usize = 40;
 
@@ -117,22 +115,6 @@ fn assert_answers_match_a_fresh_scan(cmd: impl Fn() -> Command, site: &Path, con
             first_difference(&cached, &fresh)
         );
     }
-}
-
-/// Where two outputs first differ, for assertion messages.
-fn first_difference(got: &str, want: &str) -> String {
-    let mut got_lines = got.lines();
-    let mut want_lines = want.lines();
-    for line in 1.. {
-        match (got_lines.next(), want_lines.next()) {
-            (None, None) => break,
-            (got, want) if got != want => {
-                return format!("line {line} is {got:?}, a fresh scan has {want:?}")
-            }
-            _ => {}
-        }
-    }
-    "they differ only in line endings".to_owned()
 }
 
 /// Asserts that a run whose scan was incomplete left no index file.
@@ -270,57 +252,6 @@ fn a_rebuild_that_ran_out_of_descriptors_publishes_nothing() {
 /// Which part of one distribution `nobody` is kept from reading.
 const UNREADABLE: [&str; 3] = ["", "METADATA", "entry_points.txt"];
 
-/// The binary as `nobody`, with a cache `nobody` owns and settle time zero.
-fn as_nobody(bin: &Path, cache_root: &Path) -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(bin)
-        .env_remove("EPCACHE_DISABLE")
-        .env("EPCACHE_DIR", cache_root)
-        .env("EPCACHE_SETTLE_SECS", "0")
-        .env("HOME", "/nonexistent")
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// A copy of the binary that `nobody` may run, wherever cargo's target is.
-fn binary_for_nobody(tmp: &Path) -> PathBuf {
-    let bin_dir = tmp.join("bin");
-    fs::create_dir(&bin_dir).unwrap();
-    chmod(&bin_dir, 0o755);
-    let bin = bin_dir.join("epcache");
-    fs::copy(BIN, &bin).unwrap();
-    chmod(&bin, 0o755);
-    wait_until_nobody_can_run(&bin);
-    bin
-}
-
-/// Runs `bin --version` as `nobody` until it starts. A process another
-/// test forks while the copy is being written holds the copy open for
-/// writing until it execs, and executing the copy meanwhile fails with
-/// "Text file busy".
-fn wait_until_nobody_can_run(bin: &Path) {
-    let probe = || {
-        run(Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(bin)
-            .arg("--version"))
-    };
-    let mut last = probe();
-    for _ in 0..100 {
-        if last.status.success() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        last = probe();
-    }
-    assert!(
-        last.status.success(),
-        "cannot run as nobody: {}",
-        describe(&last)
-    );
-}
-
 /// An empty cache root owned by `nobody`.
 fn nobodys_cache(tmp: &Path, name: &str) -> PathBuf {
     let root = tmp.join(name);
@@ -347,7 +278,7 @@ fn a_scan_denied_one_distribution_is_not_published() {
             let cache_root = nobodys_cache(tmp.path(), &format!("cache-{i}-{command}"));
             let context = format!("`{command}` as nobody with {} unreadable", target.display());
             chmod(&target, 0);
-            let faulty = run(as_nobody(&bin, &cache_root)
+            let faulty = run(epcache_as_nobody(&bin, &cache_root)
                 .args([command, "--json"])
                 .arg(&site));
             chmod(&target, old_mode);
@@ -362,7 +293,11 @@ fn a_scan_denied_one_distribution_is_not_published() {
                 );
             }
             assert_not_published(&cache_root, &site, &context);
-            assert_answers_match_a_fresh_scan(|| as_nobody(&bin, &cache_root), &site, &context);
+            assert_answers_match_a_fresh_scan(
+                || epcache_as_nobody(&bin, &cache_root),
+                &site,
+                &context,
+            );
         }
     }
 }

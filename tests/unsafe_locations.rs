@@ -19,8 +19,6 @@ use common::*;
 use epcache::{scan, Cache, Lookup, Publish};
 
 const OTHER_UID: u32 = 12345;
-const NOBODY: u32 = 65534;
-
 fn setup() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempdir();
     let site = make_site(&tmp.path().join("site"), 5);
@@ -317,18 +315,6 @@ fn new_cache_files_and_directories_are_private() {
     assert_eq!(mode(&file), 0o600, "index file after a rebuild");
 }
 
-/// `setpriv` runs the binary as `nobody`, for whom permission bits count.
-fn as_nobody(bin: &Path, root: &Path) -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(bin)
-        .env_remove("EPCACHE_DISABLE")
-        .env("EPCACHE_DIR", root)
-        .env("EPCACHE_SETTLE_SECS", "0")
-        .env("HOME", "/nonexistent");
-    cmd
-}
-
 fn have_setpriv() -> bool {
     Command::new("setpriv")
         .arg("--version")
@@ -343,22 +329,7 @@ fn a_read_only_cache_directory_answers_correctly_and_writes_nothing() {
         return;
     }
     let (tmp, site) = setup();
-    // A copy of the binary that nobody may run, wherever cargo's target is.
-    let bin_dir = tmp.path().join("bin");
-    fs::create_dir(&bin_dir).unwrap();
-    chmod(&bin_dir, 0o755);
-    let bin = bin_dir.join("epcache");
-    fs::copy(BIN, &bin).unwrap();
-    chmod(&bin, 0o755);
-    let probe = run(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&bin)
-        .arg("--version"));
-    assert!(
-        probe.status.success(),
-        "cannot run as nobody: {}",
-        describe(&probe)
-    );
+    let bin = binary_for_nobody(tmp.path());
 
     // (a) A read-only root with no versioned directory yet.
     let root = tmp.path().join("cache-a");
@@ -374,7 +345,7 @@ fn a_read_only_cache_directory_answers_correctly_and_writes_nothing() {
     chown(&root, NOBODY);
     chmod(&root, 0o700);
     let rebuilt = run_ok(
-        as_nobody(&bin, &root)
+        epcache_as_nobody(&bin, &root)
             .arg("rebuild")
             .arg("--json")
             .arg(&site),
@@ -397,10 +368,20 @@ fn check_read_only(bin: &Path, root: &Path, site: &Path, verdict: &str) {
     let before = list_tree(root);
     let site_before = list_tree(site);
     let file_bytes = fs::read(index_file(root, site)).ok();
-    assert_cli_answers_match(|| as_nobody(bin, root), site);
-    let status = run_json(as_nobody(bin, root).arg("status").arg("--json").arg(site));
+    assert_cli_answers_match(|| epcache_as_nobody(bin, root), site);
+    let status = run_json(
+        epcache_as_nobody(bin, root)
+            .arg("status")
+            .arg("--json")
+            .arg(site),
+    );
     assert_eq!(first(&status)["verdict"], verdict, "{status}");
-    let rebuilt = run_json(as_nobody(bin, root).arg("rebuild").arg("--json").arg(site));
+    let rebuilt = run_json(
+        epcache_as_nobody(bin, root)
+            .arg("rebuild")
+            .arg("--json")
+            .arg(site),
+    );
     assert_eq!(first(&rebuilt)["publish"], "unwritable", "{rebuilt}");
     assert_eq!(
         first(&rebuilt)["distributions"].as_u64(),

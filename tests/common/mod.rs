@@ -531,3 +531,70 @@ fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
         bytes
     })
 }
+
+/// Where two outputs first differ, for assertion messages.
+pub fn first_difference(got: &str, want: &str) -> String {
+    let mut got_lines = got.lines();
+    let mut want_lines = want.lines();
+    for line in 1.. {
+        match (got_lines.next(), want_lines.next()) {
+            (None, None) => break,
+            (got, want) if got != want => {
+                return format!("line {line} is {got:?}, a fresh scan has {want:?}")
+            }
+            _ => {}
+        }
+    }
+    "they differ only in line endings".to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Another user
+
+/// `nobody`, the other user the tests run the binary as (with `setpriv`).
+pub const NOBODY: u32 = 65534;
+
+/// `setpriv` ready to run a program as `nobody`, for whom permission bits
+/// count; append the program and its arguments.
+pub fn setpriv_nobody() -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    cmd
+}
+
+/// The binary run as `nobody`, with `cache_root` as its cache, a settle
+/// time of zero and no usable home.
+pub fn epcache_as_nobody(bin: &Path, cache_root: &Path) -> Command {
+    let mut cmd = setpriv_nobody();
+    cmd.arg(bin)
+        .env_remove("EPCACHE_DISABLE")
+        .env("EPCACHE_DIR", cache_root)
+        .env("EPCACHE_SETTLE_SECS", "0")
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A copy of the binary that `nobody` may run, wherever cargo's target is.
+///
+/// It is run once as `nobody` until it starts: a process another test
+/// forks while the copy is being written holds it open for writing until
+/// it execs, and executing the copy meanwhile fails with "Text file busy".
+pub fn binary_for_nobody(tmp: &Path) -> PathBuf {
+    let bin_dir = tmp.join("bin");
+    fs::create_dir(&bin_dir).unwrap();
+    chmod(&bin_dir, 0o755);
+    let bin = bin_dir.join("epcache");
+    fs::copy(BIN, &bin).unwrap();
+    chmod(&bin, 0o755);
+    let probe = || run(setpriv_nobody().arg(&bin).arg("--version"));
+    let mut last = probe();
+    for _ in 0..100 {
+        if last.status.success() {
+            return bin;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        last = probe();
+    }
+    panic!("cannot run as nobody: {}", describe(&last));
+}
