@@ -68,6 +68,11 @@
 //!   Equality between names is the same either way.
 //! * A child whose file name is not valid UTF-8 is skipped with a
 //!   diagnostic on the index.
+//! * A metadata file (or path entry) that is a FIFO, socket or device is
+//!   never read: it is skipped with a diagnostic, where importlib would
+//!   block or read without end. A metadata file over 64 MiB is not read
+//!   either; that scan is [incomplete](Index::is_complete), and the Python
+//!   hook lets stock answer it.
 
 #![warn(missing_docs)]
 // The platform layer is rustix; only PyO3's generated glue needs `unsafe`.
