@@ -32,7 +32,8 @@ py_base=${PYTHON:-python3}
 test_site=$(bash scripts/make-venv.sh target/test-venv)
 log "pinned venv site-packages: $test_site"
 
-venv=$repo/target/py-test-venv
+# EPCACHE_PY_TEST_VENV puts it elsewhere, so that two runs can go on at once.
+venv=${EPCACHE_PY_TEST_VENV:-$repo/target/py-test-venv}
 log "creating a fresh venv at $venv"
 "$py_base" -m venv --clear "$venv" >&2
 vpy=$venv/bin/python

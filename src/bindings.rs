@@ -12,26 +12,25 @@
 //! The last snapshot is kept. A call with the same path entries stats every
 //! entry (the same freshness check a consult makes) and returns the *same*
 //! `Snapshot` object when every key is unchanged, so the Python side can
-//! keep the objects it built for it. The memo is used only where the cache
-//! itself would trust its file without further checks: every entry's
-//! consult was a plain hit or a normal publish (or the entry does not
-//! exist), its key is settled, and it did not change during the consult.
-//! A disabled or unusable cache, a provisional file that needs verifying,
-//! or a too-fresh directory means a full consult at every call.
+//! keep the objects it built for it, and a repeated query costs one `stat`
+//! per entry. This is the per-process reuse stock `importlib.metadata`
+//! makes too (its `FastPath.lookup` is cached on each entry's mtime), so it
+//! also covers entries too fresh to publish, a disabled cache, and
+//! provisional files. It is not used when a key moved during the consult,
+//! or when a scan was incomplete (the next call scans again).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::cache::absolute;
-use crate::freshness::{now_ns, Key, Settledness};
-use crate::{Cache, Distribution, Environment, Lookup, Outcome, Publish, Selection};
+use crate::freshness::{Key, Settledness};
+use crate::{Cache, Distribution, Environment, Index, Lookup, Outcome, Publish, Selection};
 
 /// `(name, version, unique_key, entry position, metadata name, kind)`.
 type DistTuple<'a> = (
@@ -133,24 +132,13 @@ fn path_entries(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// Whether an entry's consult may be remembered under `before`.
-fn memoizable(
-    outcome: &Outcome,
-    before: Option<&Key>,
-    after: Option<&Key>,
-    settle: Duration,
-) -> bool {
-    if before != after {
-        return false;
-    }
-    match before {
-        None => outcome.lookup == Lookup::NoEntry,
-        Some(key) => {
-            let trusted =
-                outcome.lookup == Lookup::Hit || outcome.publish == Some(Publish::Published);
-            trusted && Settledness::of(key, now_ns(), settle) == Settledness::Settled
-        }
-    }
+/// Whether an entry's consult may be remembered under `before`: its key
+/// did not move while it was consulted, and its answer is complete. That
+/// holds for a too-fresh directory too: within one process the memo
+/// answers as stock's own lookup cache does, which is keyed on each path
+/// entry's mtime alone.
+fn memoizable(index: &Index, before: Option<&Key>, after: Option<&Key>) -> bool {
+    before == after && index.is_complete()
 }
 
 /// The combined indexes of one `sys.path`, as of one call.
@@ -412,11 +400,10 @@ fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> 
             }
             let (env, outcomes) = state.cache.consult_all(&given);
             let after: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
-            let settle = state.cache.settle();
-            let memoized = outcomes
-                .iter()
-                .zip(keys.iter().zip(&after))
-                .all(|(o, (before, after))| memoizable(o, before.as_ref(), after.as_ref(), settle));
+            let memoized =
+                env.indexes().iter().zip(keys.iter().zip(&after)).all(
+                    |(index, (before, after))| memoizable(index, before.as_ref(), after.as_ref()),
+                );
             for outcome in &outcomes {
                 state.counters.consults += 1;
                 if outcome.is_hit() {
