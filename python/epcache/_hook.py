@@ -1,11 +1,25 @@
-"""Patching importlib.metadata when, and only when, it is imported.
+"""Patching importlib.metadata when, and only when, it is imported, and
+loading the rest of epcache only when it is queried.
 
-An interpreter start with epcache enabled runs ``activate()``. Modules that
-are already imported are patched at once; for the others a small finder
-sits at the front of ``sys.meta_path`` and patches them right after they
-execute. So a program that never touches importlib.metadata pays for three
-tiny imports and nothing else: neither importlib.metadata nor the native
-module is loaded on its behalf.
+An interpreter start with epcache enabled puts a finder at the front of
+``sys.meta_path`` (``epcache._startup``; ``activate()`` here does the same
+for ``epcache.install()``). When ``importlib.metadata`` or the
+``importlib_metadata`` backport is imported, the finder wraps its loader so
+that, right after the module has run, :func:`_patch` replaces its four
+functions (``entry_points``, ``distributions``, ``distribution``,
+``version``).
+
+While ``epcache._api`` is not loaded, the replacements are *stand-ins*:
+tiny functions that carry the stock function's name, docstring and
+``__wrapped__``, and whose first call loads ``epcache._api`` and the native
+module. Loading ``epcache._api`` calls :func:`adopt`, which replaces every
+stand-in on the modules with ``_api``'s real functions; the stand-in then
+forwards to the real function, and keeps doing so for whoever holds it
+(``from importlib.metadata import entry_points``). So a program that imports
+importlib.metadata and never queries loads this module and nothing else.
+
+Once ``epcache._api`` is loaded, modules imported later are patched with
+the real functions straight away.
 
 Nothing here may raise into the interpreter: every failure leaves the stock
 functions in place.
@@ -14,24 +28,122 @@ functions in place.
 import sys
 
 TARGETS = ("importlib.metadata", "importlib_metadata")
+FUNCTIONS = ("entry_points", "distributions", "distribution", "version")
 
-
-def _patch(module):
-    try:
-        from epcache import _api
-
-        _api._patch_module(module)
-    except Exception as exc:  # a broken epcache must never break an import
-        _record_error(exc)
+# epcache._api's _patch_module, once epcache._api is loaded (see adopt()).
+_patch_now = None
+# Set when epcache._api failed to load: stop patching, stay stock.
+_broken = False
+# Modules carrying stand-ins: name -> (module, {function name: stock},
+# {function name: stand-in}).
+_lazy = {}
 
 
 def _record_error(exc):
     try:
-        from epcache import _api
-
-        _api._note_error("patch", exc)
+        api = sys.modules.get("epcache._api")
+        if api is not None:
+            api._note_error("patch", exc)
     except Exception:
         pass
+
+
+def _patch(module):
+    """Patches a freshly imported target: with the real functions if
+    epcache._api is loaded, with stand-ins otherwise."""
+    try:
+        if _patch_now is not None:
+            _patch_now(module)
+        elif not _broken:
+            _stand_in_all(module)
+    except Exception as exc:  # a broken epcache must never break an import
+        _record_error(exc)
+
+
+# ---------------------------------------------------------------- stand-ins
+
+
+def _stand_in_all(module):
+    name = module.__name__
+    entry = _lazy.get(name)
+    if entry is not None and entry[0] is module:
+        return
+    stock = {}
+    for fname in FUNCTIONS:
+        func = getattr(module, fname, None)
+        if func is None:
+            return  # not an importlib.metadata epcache knows
+        stock[fname] = getattr(func, "__epcache_stock__", func)
+    stand_ins = {fname: _stand_in(module, fname, func) for fname, func in stock.items()}
+    _lazy[name] = (module, stock, stand_ins)
+    for fname, func in stand_ins.items():
+        setattr(module, fname, func)
+
+
+def _stand_in(module, fname, stock):
+    real = None
+
+    def stand_in(*args, **kwargs):
+        nonlocal real
+        if real is None:
+            real = _resolve(module, fname, stock)
+        return real(*args, **kwargs)
+
+    # What functools.update_wrapper copies that anyone looks at, without
+    # importing functools.
+    stand_in.__name__ = getattr(stock, "__name__", fname)
+    stand_in.__qualname__ = getattr(stock, "__qualname__", fname)
+    stand_in.__doc__ = getattr(stock, "__doc__", None)
+    stand_in.__module__ = getattr(stock, "__module__", module.__name__)
+    stand_in.__wrapped__ = stock
+    stand_in.__epcache_stock__ = stock
+    return stand_in
+
+
+def _resolve(module, fname, stock):
+    """What a stand-in forwards to from its first call on: the function now
+    on the module once epcache._api is loaded (the real one, unless
+    epcache.uninstall() or an unsupported flavor put the stock one back),
+    else the stock function."""
+    global _broken
+    try:
+        from epcache import _api  # noqa: F401  (runs adopt())
+    except Exception:
+        # No native module, or a broken epcache: stock from now on.
+        _broken = True
+        _restore_stand_ins()
+        return stock
+    func = getattr(module, fname, None)
+    if func is None or getattr(func, "__epcache_stock__", None) is not stock or _is_stand_in(func):
+        return stock
+    return func
+
+
+def _is_stand_in(func):
+    return any(func is s for _, _, stand_ins in _lazy.values() for s in stand_ins.values())
+
+
+def _restore_stand_ins():
+    """Puts the stock functions back where stand-ins still are."""
+    lazy = list(_lazy.values())
+    _lazy.clear()
+    for module, stock, stand_ins in lazy:
+        for fname, stand_in in stand_ins.items():
+            if getattr(module, fname, None) is stand_in:
+                setattr(module, fname, stock[fname])
+    return [module for module, _, _ in lazy]
+
+
+def adopt(patch_module):
+    """Called by epcache._api when it has loaded: patch with its real
+    functions from now on, and replace the stand-ins already in place."""
+    global _patch_now
+    _patch_now = patch_module
+    for module in _restore_stand_ins():
+        _patch(module)
+
+
+# ------------------------------------------------------------------ finder
 
 
 class _PatchingLoader:
@@ -59,41 +171,50 @@ class _PatchingLoader:
         return getattr(self._loader, name)
 
 
+def find_spec(watcher, fullname, path=None, target=None):
+    """For a watcher and a watched name: the spec the finders after the
+    watchers give, with its loader wrapped."""
+    try:
+        spec = None
+        for finder in list(sys.meta_path):
+            if finder is watcher or getattr(finder, "_epcache_watcher", False) is True:
+                continue
+            finder_find_spec = getattr(finder, "find_spec", None)
+            if finder_find_spec is None:
+                continue
+            spec = finder_find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _PatchingLoader(spec.loader)
+        return spec
+    except Exception:
+        return None
+
+
 class _Watcher:
-    """A meta path finder that finds nothing itself: for a watched name it
-    asks the finders after it and wraps the loader of their answer."""
+    """A meta path finder that finds nothing itself (like
+    ``epcache._startup._Watcher``, which an interpreter start puts there)."""
+
+    __slots__ = ()
+    _epcache_watcher = True
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in TARGETS:
-            return None
-        try:
-            spec = None
-            for finder in list(sys.meta_path):
-                if finder is self or isinstance(finder, _Watcher):
-                    continue
-                find_spec = getattr(finder, "find_spec", None)
-                if find_spec is None:
-                    continue
-                spec = find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-            if spec is None or not hasattr(spec.loader, "exec_module"):
-                return spec
-            spec.loader = _PatchingLoader(spec.loader)
-            return spec
-        except Exception:
-            return None
+        if fullname in TARGETS:
+            return find_spec(self, fullname, path, target)
+        return None
 
     def __repr__(self):
         return "<epcache import watcher>"
 
 
-_watcher = None
+def _watchers():
+    return [f for f in sys.meta_path if getattr(f, "_epcache_watcher", False) is True]
 
 
 def activate():
     """Patch the targets imported so far and watch for the others."""
-    global _watcher
     pending = False
     for name in TARGETS:
         module = sys.modules.get(name)
@@ -101,21 +222,41 @@ def activate():
             pending = True
         else:
             _patch(module)
-    if pending and _watcher is None:
-        _watcher = _Watcher()
-        sys.meta_path.insert(0, _watcher)
+    if pending and not _watchers():
+        sys.meta_path.insert(0, _Watcher())
 
 
 def deactivate():
-    """Stop watching for imports (patches are undone by ``_api``)."""
-    global _watcher
-    if _watcher is not None:
+    """Stop watching for imports and remove the stand-ins (the real
+    functions are put back by ``_api``)."""
+    for watcher in _watchers():
         try:
-            sys.meta_path.remove(_watcher)
+            sys.meta_path.remove(watcher)
         except ValueError:
             pass
-        _watcher = None
+    _restore_stand_ins()
 
 
 def active():
-    return _watcher is not None
+    """Whether imports are watched or stand-ins are in place."""
+    return bool(_lazy) or bool(_watchers())
+
+
+# ------------------------------------------------------------------- trace
+
+
+def write_trace(path):
+    """At exit (EPCACHE_TRACE): one JSON line of epcache.stats()."""
+    try:
+        import json
+
+        api = sys.modules.get("epcache._api")
+        record = api.stats() if api is not None else {"loaded": False}
+        installer = sys.modules.get("epcache._installer")
+        if installer is not None:
+            record["exit_rebuilds"] = installer.rebuilt
+        record["argv"] = list(sys.argv)
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+    except Exception:
+        pass

@@ -1,40 +1,63 @@
 """Imported at interpreter start by the ``.pth`` file that
 ``python -m epcache enable`` writes. Must be cheap and must never raise.
 
+It imports nothing (``sys`` and ``os`` are loaded by then) and only puts a
+small finder at the front of ``sys.meta_path``. When the program imports
+``importlib.metadata`` (or the ``importlib_metadata`` backport), that
+finder hands over to ``epcache._hook``, which puts stand-ins on the four
+functions; the first call of one loads ``epcache._api`` and the native
+module. See docs/python.md, "Turning it on for an environment".
+
 ``EPCACHE_DISABLE`` (anything but empty or ``0``) leaves the interpreter
 completely stock. ``EPCACHE_TRACE=FILE`` appends one JSON line of
 ``epcache.stats()`` to FILE when the interpreter exits.
 """
 
+import sys
+
+
+class _Watcher:
+    """Finds nothing itself; for the two watched names it asks
+    ``epcache._hook`` to find the module with the finders after this one
+    and to patch it once it has run."""
+
+    __slots__ = ()
+    _epcache_watcher = True
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "importlib.metadata" and fullname != "importlib_metadata":
+            return None
+        try:
+            from epcache import _hook
+
+            return _hook.find_spec(self, fullname, path, target)
+        except Exception:
+            return None
+
+    def __repr__(self):
+        return "<epcache import watcher>"
+
 
 def _run():
-    import os
+    from os import environ
 
-    disabled = os.environ.get("EPCACHE_DISABLE", "")
-    if disabled not in ("", "0"):
+    if environ.get("EPCACHE_DISABLE", "") not in ("", "0"):
         return
-    from epcache import _hook
+    modules = sys.modules
+    if "importlib.metadata" in modules or "importlib_metadata" in modules:
+        # Another .pth file imported one already: patch it now.
+        from epcache import _hook
 
-    _hook.activate()
-    trace = os.environ.get("EPCACHE_TRACE")
+        _hook.activate()
+    else:
+        sys.meta_path.insert(0, _Watcher())
+    trace = environ.get("EPCACHE_TRACE")
     if trace:
         import atexit
 
-        atexit.register(_write_trace, trace)
+        from epcache import _hook
 
-
-def _write_trace(path):
-    try:
-        import json
-        import sys
-
-        api = sys.modules.get("epcache._api")
-        record = api.stats() if api is not None else {"loaded": False}
-        record["argv"] = list(sys.argv)
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
-    except Exception:
-        pass
+        atexit.register(_hook.write_trace, trace)
 
 
 try:

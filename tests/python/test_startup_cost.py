@@ -1,0 +1,169 @@
+"""What an enabled interpreter loads when it does not query.
+
+The .pth line loads ``epcache`` and ``epcache._startup``; importing
+importlib.metadata adds ``epcache._hook`` (stand-ins on the four
+functions). ``epcache._api``, ``epcache._installer`` and the native module
+``epcache._epcache`` load only on the first query. No timing asserts here:
+docs/python.md has the measured figures and how to take them.
+"""
+
+import json
+import os
+import textwrap
+
+from conftest import base_env, run
+
+HEAVY = {"epcache._api", "epcache._epcache", "epcache._installer"}
+
+# Prints, at exit, the epcache modules loaded and a few facts about the
+# patched functions. PROGRAM is inserted before the atexit registration
+# runs, so its own imports are seen.
+REPORT = textwrap.dedent(
+    """
+    import atexit, json, sys
+
+    def _report():
+        out = {"modules": sorted(m for m in sys.modules if m.startswith("epcache"))}
+        m = sys.modules.get("importlib.metadata")
+        if m is not None:
+            out["patched"] = hasattr(m.entry_points, "__epcache_stock__")
+        print(json.dumps(out))
+
+    atexit.register(_report)
+    """
+)
+
+
+def loaded(venv, program, env=None):
+    proc = run(venv.python, ["-c", REPORT + textwrap.dedent(program)], env=env)
+    assert proc.stderr == "", proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_process_that_does_nothing_loads_only_the_startup_module(venv):
+    venv.epcache("enable")
+    out = loaded(venv, "pass")
+    assert out["modules"] == ["epcache", "epcache._startup"]
+
+
+def test_importing_importlib_metadata_loads_no_api_and_no_native_module(venv):
+    venv.epcache("enable")
+    for program in (
+        "import importlib.metadata",
+        "import importlib.metadata as m; m.entry_points; m.version",
+        "from importlib.metadata import entry_points, version, distributions, distribution",
+        "import importlib_metadata",
+        "import importlib.metadata, importlib_metadata",
+    ):
+        out = loaded(venv, program)
+        assert not HEAVY & set(out["modules"]), (program, out)
+        assert "epcache._hook" in out["modules"], program
+        if "patched" in out:
+            assert out["patched"] is True, program
+
+
+def test_the_stand_ins_look_like_the_stock_functions(venv):
+    venv.epcache("enable")
+    program = """
+        import inspect, sys
+        import importlib.metadata as m
+        for name in ("entry_points", "distributions", "distribution", "version"):
+            f = getattr(m, name)
+            stock = f.__epcache_stock__
+            assert f is not stock, name
+            assert f.__wrapped__ is stock, name
+            for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+                assert getattr(f, attr) == getattr(stock, attr), (name, attr)
+            assert inspect.signature(f) == inspect.signature(stock), name
+        assert "epcache._api" not in sys.modules
+    """
+    out = loaded(venv, program)
+    assert not HEAVY & set(out["modules"])
+
+
+def test_the_first_call_loads_the_api_and_replaces_the_stand_ins(venv):
+    venv.epcache("enable")
+    program = """
+        import sys
+        import importlib.metadata as m
+        from importlib.metadata import entry_points as held, version as held_version
+        stock = held.__epcache_stock__
+        expected = [(e.name, e.value) for e in stock(group="console_scripts")]
+        assert [(e.name, e.value) for e in held(group="console_scripts")] == expected
+        assert "epcache._api" in sys.modules and "epcache._epcache" in sys.modules
+        # The module now holds epcache's real functions, not the stand-ins.
+        assert m.entry_points is not held and m.version is not held_version
+        assert m.entry_points.__epcache_stock__ is stock
+        assert [(e.name, e.value) for e in m.entry_points(group="console_scripts")] == expected
+        # A stand-in held from before forwards, whether called first or not.
+        assert held_version("pytest") == m.version("pytest") == m.version.__epcache_stock__("pytest")
+        import epcache
+        s = epcache.stats()
+        assert s["patched"] == ["importlib.metadata"], s
+        # (The stock functions call the module's distribution() and
+        # distributions(), so they are answered too.)
+        assert s["answered"] >= 4 and s["fallbacks"] == 0 and s["errors"] == 0, s
+    """
+    out = loaded(venv, program, env=base_env(EPCACHE_STRICT="1"))
+    assert HEAVY <= set(out["modules"])
+    assert out["patched"] is True
+
+
+def test_stats_and_uninstall_before_any_query(venv):
+    venv.epcache("enable")
+    program = """
+        import importlib.metadata as m
+        stock = m.entry_points.__epcache_stock__
+        import epcache
+        assert epcache.installed()
+        s = epcache.stats()  # loads epcache._api: the stand-ins become real
+        assert s["patched"] == ["importlib.metadata"] and s["answered"] == 0, s
+        assert m.entry_points.__epcache_stock__ is stock
+        epcache.uninstall()
+        assert m.entry_points is stock and not epcache.installed()
+        epcache.install()
+        assert m.entry_points.__epcache_stock__ is stock and epcache.installed()
+    """
+    loaded(venv, program)
+
+
+def test_uninstall_without_the_api_restores_stock(venv):
+    """epcache._hook alone (no epcache._api) puts the stock functions back."""
+    venv.epcache("enable")
+    program = """
+        import sys
+        import importlib.metadata as m
+        stock = m.entry_points.__epcache_stock__
+        from epcache import _hook
+        assert _hook.active()
+        _hook.deactivate()
+        assert m.entry_points is stock and not _hook.active()
+        assert not any(getattr(f, "_epcache_watcher", False) for f in sys.meta_path)
+        import importlib_metadata as bp
+        assert not hasattr(bp.entry_points, "__epcache_stock__")
+    """
+    out = loaded(venv, program)
+    assert not HEAVY & set(out["modules"])
+
+
+def test_a_target_imported_before_the_startup_module(venv):
+    """Another .pth file that imports importlib.metadata first: the stand-ins
+    go on at start, still without the API."""
+    venv.epcache("enable")
+    with open(os.path.join(venv.site, "00-early.pth"), "w") as f:
+        f.write("import importlib.metadata\n")
+    out = loaded(venv, "import sys; assert 'importlib.metadata' in sys.modules")
+    assert not HEAVY & set(out["modules"])
+    assert out["patched"] is True
+    out = loaded(venv, "import importlib.metadata as m; m.version('pytest')")
+    assert HEAVY <= set(out["modules"])
+
+
+def test_disabled_loads_nothing_more(venv):
+    venv.epcache("enable")
+    env = base_env(EPCACHE_DISABLE="1")
+    out = loaded(venv, "import importlib.metadata as m; m.version('pytest')", env=env)
+    assert out["modules"] == ["epcache", "epcache._startup"]
+    assert out["patched"] is False
+    out = loaded(venv, "import sys; assert not any('epcache' in repr(f) for f in sys.meta_path)", env=env)
+    assert out["modules"] == ["epcache", "epcache._startup"]
