@@ -26,6 +26,7 @@ from importlib.machinery import PathFinder as _PathFinder
 
 from . import _epcache as _native
 from . import _hook
+from . import _installer  # epcache-installer: rebuild at exit
 
 __version__ = _native.__version__
 
@@ -196,12 +197,30 @@ def _path_finder_flavor(finder):
 
 def _distribution_class(flavor):
     base = flavor.module.PathDistribution
+    # The lazy metadata maker (see _metadata), made at the first use:
+    # [] until then, [None] where this flavor's metadata is left to stock.
+    lazy_maker = []
+
+    def make_lazy_maker():
+        from importlib import import_module
+
+        from . import _metadata
+
+        try:
+            message_class = import_module(flavor.name + "._adapters").Message
+        except (ImportError, AttributeError):
+            maker = None
+        else:
+            maker = _metadata.lazy_message_maker(message_class)
+        lazy_maker.append(maker)
+        return maker
 
     class Distribution(base):
         """A distribution as epcache's index describes it.
 
-        ``name``, ``version``, ``entry_points`` and the de-duplication name
-        come from the index. Everything else (``metadata``, ``files``,
+        ``name``, ``version``, ``entry_points``, the de-duplication name
+        and ``metadata["Name"]`` / ``metadata["Version"]`` come from the
+        index. Everything else (the rest of ``metadata``, ``files``,
         ``requires``, ``read_text``) is read lazily from the metadata
         directory on disk, by the stock code.
         """
@@ -227,17 +246,43 @@ def _distribution_class(flavor):
         @property
         def name(self):
             name = vars(self)["_epcache_row"][_NAME]
-            return name if name is not None else super().name
+            # A value with line breaks (or other characters the flavors
+            # treat differently) is left to stock, as in `metadata`.
+            return name if name is not None and name.isprintable() else super().name
 
         @property
         def version(self):
             version = vars(self)["_epcache_row"][_VERSION]
-            return version if version is not None else super().version
+            return version if version is not None and version.isprintable() else super().version
 
         @property
         def _normalized_name(self):
             key = vars(self)["_epcache_row"][_KEY]
             return key.replace("-", "_") if key is not None else super()._normalized_name
+
+        @property
+        def metadata(self):
+            """Like stock ``metadata`` (a new message at every access), but
+            ``["Name"]`` and ``["Version"]`` (and ``get``, in any case)
+            answer from the index; the file is read and parsed only when
+            anything else is asked (see ``epcache._metadata``)."""
+            d = vars(self)
+            fast = d.get("_epcache_md")
+            if fast is None:
+                from ._metadata import index_headers
+
+                row = d["_epcache_row"]
+                diagnostics = d["_epcache_view"].snap.dist_diagnostics(d["_epcache_number"])
+                fast = d["_epcache_md"] = index_headers(row[_NAME], row[_VERSION], diagnostics) or False
+            if fast:
+                make = lazy_maker[0] if lazy_maker else make_lazy_maker()
+                if make is not None:
+                    return make(self, fast)
+            return super().metadata
+
+        def _epcache_stock_metadata(self):
+            """What stock ``metadata`` returns, read now."""
+            return super().metadata
 
         @property
         def entry_points(self):
@@ -358,6 +403,7 @@ def _view(path, flavor):
         raise _Unsupported("a path entry could not be read completely")
     view = _views.get(flavor.name)
     if view is None or view.snap is not snap or view.flavor is not flavor:
+        _installer.consulted(snap, _native)  # epcache-installer: remember the keys seen
         view = _views[flavor.name] = _View(snap, flavor)
     return view
 
@@ -611,3 +657,9 @@ def uninstall():
 def installed():
     """Whether importlib.metadata is (or will be, once imported) patched."""
     return bool(_patched) or _hook.active()
+
+
+# epcache-hook: from now on epcache._hook patches with the real functions,
+# and the stand-ins it put on modules imported before this one loaded are
+# replaced by them now.
+_hook.adopt(_patch_module)
