@@ -16,9 +16,15 @@ import sys
 import sysconfig
 
 PTH_NAME = "epcache-startup.pth"
-# One line: site.py executes lines that start with "import". The try keeps
-# an interpreter quiet if epcache is later removed without `disable`.
-PTH_LINE = 'import sys; exec("try:\\n import epcache._startup\\nexcept Exception:\\n pass")\n'
+# The module the .pth line imports: a copy of epcache/_startup.py written
+# beside it. A top-level module costs an interpreter start half of what
+# importing the epcache package and a module in it does (the package's
+# spec, loader and __init__ come on top), and needs no try around it: it
+# imports nothing of epcache until importlib.metadata is imported, and
+# copes then if epcache has been removed without `disable`.
+STARTUP_MODULE = "_epcache_startup"
+# One line: site.py executes lines that start with "import".
+PTH_LINE = f"import {STARTUP_MODULE}\n"
 
 
 def site_packages():
@@ -50,15 +56,12 @@ def _os_failure(action, path, exc):
     return CommandError(f"cannot {action} {path}: {reason}")
 
 
-def enable(args):
-    directory = args.site_packages or site_packages()
-    if not os.path.isdir(directory):
-        raise CommandError(f"{directory} is not a directory")
-    target = os.path.join(directory, PTH_NAME)
+def _write(target, text):
+    """Writes a file whole (a temporary file renamed over it)."""
     temp = target + ".tmp"
     try:
         with open(temp, "w", encoding="utf-8") as out:
-            out.write(PTH_LINE)
+            out.write(text)
         os.replace(temp, target)
     except OSError as exc:
         try:
@@ -66,6 +69,41 @@ def enable(args):
         except OSError:
             pass
         raise _os_failure("write", target, exc) from None
+
+
+def _startup_source():
+    with open(os.path.join(os.path.dirname(__file__), "_startup.py"), encoding="utf-8") as f:
+        return f.read()
+
+
+def _compile(module):
+    """Writes the module's .pyc now (even under PYTHONDONTWRITEBYTECODE), so
+    that no interpreter start compiles it. Best effort."""
+    import importlib.util
+    import py_compile
+
+    try:
+        py_compile.compile(module, cfile=importlib.util.cache_from_source(module), doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        pass
+
+
+def _startup_files(directory):
+    module = os.path.join(directory, STARTUP_MODULE + ".py")
+    import importlib.util
+
+    return os.path.join(directory, PTH_NAME), module, importlib.util.cache_from_source(module)
+
+
+def enable(args):
+    directory = args.site_packages or site_packages()
+    if not os.path.isdir(directory):
+        raise CommandError(f"{directory} is not a directory")
+    target, module, _ = _startup_files(directory)
+    # The module first: the .pth line must never name a missing module.
+    _write(module, _startup_source())
+    _compile(module)
+    _write(target, PTH_LINE)
     print(f"enabled: {target}")
     if not args.no_rebuild:
         # Writing the file changed site-packages; index it again right away.
@@ -75,14 +113,20 @@ def enable(args):
 
 def disable(args):
     directory = args.site_packages or site_packages()
-    target = os.path.join(directory, PTH_NAME)
-    try:
-        os.remove(target)
-    except FileNotFoundError:
+    target, module, cached = _startup_files(directory)
+    # The .pth line first: it must never name a missing module.
+    removed = []
+    for path in (target, module, cached):
+        try:
+            os.remove(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _os_failure("remove", path, exc) from None
+    if target not in removed:
         print(f"not enabled: no {target}")
         return 0
-    except OSError as exc:
-        raise _os_failure("remove", target, exc) from None
     print(f"disabled: removed {target}")
     return 0
 

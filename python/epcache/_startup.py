@@ -1,6 +1,11 @@
 """Imported at interpreter start by the ``.pth`` file that
 ``python -m epcache enable`` writes. Must be cheap and must never raise.
 
+``enable`` copies this file beside the ``.pth`` file as the top-level
+module ``_epcache_startup`` (importing a package and a module in it would
+cost twice as much at every start), so it must not import anything of
+epcache at module level, and must cope with epcache having been removed.
+
 It imports nothing (``sys`` and ``os`` are loaded by then) and only puts a
 small finder at the front of ``sys.meta_path``. When the program imports
 ``importlib.metadata`` (or the ``importlib_metadata`` backport), that

@@ -1,6 +1,7 @@
 """What an enabled interpreter loads when it does not query.
 
-The .pth line loads ``epcache`` and ``epcache._startup``; importing
+The .pth line loads only ``_epcache_startup`` (a copy of
+``epcache/_startup.py`` that ``enable`` writes beside it); importing
 importlib.metadata adds ``epcache._hook`` (stand-ins on the four
 functions). ``epcache._api``, ``epcache._installer`` and the native module
 ``epcache._epcache`` load only on the first query. No timing asserts here:
@@ -23,7 +24,7 @@ REPORT = textwrap.dedent(
     import atexit, json, sys
 
     def _report():
-        out = {"modules": sorted(m for m in sys.modules if m.startswith("epcache"))}
+        out = {"modules": sorted(m for m in sys.modules if m.startswith(("epcache", "_epcache")))}
         m = sys.modules.get("importlib.metadata")
         if m is not None:
             out["patched"] = hasattr(m.entry_points, "__epcache_stock__")
@@ -43,7 +44,7 @@ def loaded(venv, program, env=None):
 def test_a_process_that_does_nothing_loads_only_the_startup_module(venv):
     venv.epcache("enable")
     out = loaded(venv, "pass")
-    assert out["modules"] == ["epcache", "epcache._startup"]
+    assert out["modules"] == ["_epcache_startup"]
 
 
 def test_importing_importlib_metadata_loads_no_api_and_no_native_module(venv):
@@ -163,7 +164,31 @@ def test_disabled_loads_nothing_more(venv):
     venv.epcache("enable")
     env = base_env(EPCACHE_DISABLE="1")
     out = loaded(venv, "import importlib.metadata as m; m.version('pytest')", env=env)
-    assert out["modules"] == ["epcache", "epcache._startup"]
+    assert out["modules"] == ["_epcache_startup"]
     assert out["patched"] is False
     out = loaded(venv, "import sys; assert not any('epcache' in repr(f) for f in sys.meta_path)", env=env)
-    assert out["modules"] == ["epcache", "epcache._startup"]
+    assert out["modules"] == ["_epcache_startup"]
+
+
+def test_enable_writes_the_startup_module_and_disable_removes_it(venv):
+    import importlib.util
+
+    module = os.path.join(venv.site, "_epcache_startup.py")
+    venv.epcache("enable")
+    assert open(venv.pth).read() == "import _epcache_startup\n"
+    assert os.path.exists(module) and os.path.exists(importlib.util.cache_from_source(module))
+    venv.epcache("disable")
+    assert not os.path.exists(venv.pth) and not os.path.exists(module)
+    assert not os.path.exists(importlib.util.cache_from_source(module))
+
+
+def test_epcache_removed_without_disable_leaves_interpreters_stock_and_quiet(venv, test_site):
+    venv.epcache("enable")
+    # The venv reaches the installed epcache through this file: without it,
+    # epcache is gone, but the .pth file and the startup module are not.
+    with open(os.path.join(venv.site, "00-links.pth"), "w") as f:
+        f.write(f"{test_site}\n")
+    program = "import importlib.metadata as m; print(m.version('pytest'))"
+    proc = run(venv.python, ["-c", program])
+    assert proc.stderr == ""
+    assert proc.stdout.strip() == run(venv.python, ["-c", program], env=base_env(EPCACHE_DISABLE="1")).stdout.strip()
