@@ -146,7 +146,10 @@ pub fn scan(path_entry: impl AsRef<Path>) -> Index {
         Ok(entry) => entry.scan(path_entry),
         Err(err) => {
             let mut builder = IndexBuilder::default();
-            if !is_missing(&err) {
+            if platform::is_symlink_loop(&err) {
+                // A fact about the tree: it holds nothing, as for importlib.
+                builder.entry_diagnostic(format!("cannot open the path entry: {err}"));
+            } else if !is_missing(&err) {
                 builder.entry_failure(format!("cannot open the path entry: {err}"));
             }
             builder.finish(path_entry.to_path_buf())
@@ -529,6 +532,24 @@ mod tests {
         let order = discovery_order(&listed).unwrap_or_else(|| (0..listed.len()).collect());
         let mut slots: Vec<Option<Candidate>> = listed.into_iter().map(Some).collect();
         order.iter().map(|&i| slots[i].take().unwrap()).collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_entry_that_cannot_be_opened_is_empty_and_complete_only_if_that_is_a_fact() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A symlink loop is a fact of the tree: empty, and complete.
+        let looped = tmp.path().join("loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        let index = scan(&looped);
+        assert!(index.is_empty() && index.is_complete());
+        assert_eq!(index.diagnostics().count(), 1);
+        // A missing one is simply empty.
+        let missing = scan(tmp.path().join("missing"));
+        assert!(missing.is_complete() && missing.diagnostics().count() == 0);
+        // A name the kernel refuses (too long) is a failure, not a fact.
+        let long = tmp.path().join("x".repeat(300));
+        assert!(!scan(long).is_complete());
     }
 
     #[test]
