@@ -371,17 +371,6 @@ fn is_eio(diagnostic: &str) -> bool {
     diagnostic.contains("Input/output error") || diagnostic.contains("os error 5")
 }
 
-/// Every diagnostic of every distribution in `distributions --json` output.
-fn json_diagnostics(distributions: &Value) -> Vec<String> {
-    distributions
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|d| d["diagnostics"].as_array().cloned().unwrap_or_default())
-        .filter_map(|d| d.as_str().map(str::to_owned))
-        .collect()
-}
-
 /// The names in `distributions --json` output.
 fn json_names(distributions: &Value) -> Vec<String> {
     summarize_json(distributions)

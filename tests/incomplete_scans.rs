@@ -64,17 +64,6 @@ fn json_of(output: &Output) -> Option<Value> {
     serde_json::from_slice(&output.stdout).ok()
 }
 
-/// Every diagnostic of every distribution in `distributions --json` output.
-fn diagnostics(distributions: &Value) -> Vec<String> {
-    distributions
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|d| d["diagnostics"].as_array().cloned().unwrap_or_default())
-        .filter_map(|d| d.as_str().map(str::to_owned))
-        .collect()
-}
-
 /// Whether a diagnostic says the descriptor table was full (EMFILE, or
 /// ENFILE for the whole system).
 fn is_out_of_descriptors(diagnostic: &str) -> bool {
@@ -176,7 +165,7 @@ fn a_scan_that_ran_out_of_descriptors_is_not_published() {
             continue;
         };
         let listed = summarize_json(&answer).len();
-        let failed_reads = diagnostics(&answer)
+        let failed_reads = json_diagnostics(&answer)
             .into_iter()
             .filter(|d| is_out_of_descriptors(d))
             .count();
@@ -283,7 +272,7 @@ fn a_scan_denied_one_distribution_is_not_published() {
                 .arg(&site));
             chmod(&target, old_mode);
             if command == "distributions" {
-                let denied = diagnostics(&json_of(&faulty).unwrap_or_default())
+                let denied = json_diagnostics(&json_of(&faulty).unwrap_or_default())
                     .into_iter()
                     .any(|d| d.contains("os error 13"));
                 assert!(
@@ -357,7 +346,7 @@ fn indexes_with_content_diagnostics_are_still_published() {
 
     let all = ["distributions", "--json"];
     let scanned = fresh_answer(&all, &settled);
-    let found = diagnostics(&serde_json::from_str(&scanned).unwrap());
+    let found = json_diagnostics(&serde_json::from_str(&scanned).unwrap());
     for (file, problem) in [
         ("METADATA", "not valid UTF-8"),
         ("entry_points.txt", "not valid UTF-8"),

@@ -598,3 +598,14 @@ pub fn binary_for_nobody(tmp: &Path) -> PathBuf {
     }
     panic!("cannot run as nobody: {}", describe(&last));
 }
+
+/// Every diagnostic of every distribution in `distributions --json` output.
+pub fn json_diagnostics(distributions: &Value) -> Vec<String> {
+    distributions
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d["diagnostics"].as_array().cloned().unwrap_or_default())
+        .filter_map(|d| d.as_str().map(str::to_owned))
+        .collect()
+}
