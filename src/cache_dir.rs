@@ -71,25 +71,27 @@ impl CacheDir {
     /// must be a directory, not a symlink, owned by the user and not
     /// writable by others.
     pub(crate) fn check_readable(&self) -> Result<(), WriteRefusal> {
-        check_links_above(&self.root)?;
-        for dir in [self.root.clone(), self.versioned()] {
-            match platform::lstat(&dir) {
-                Ok(info) => check_own_private_dir(&dir, &info)?,
-                Err(err) if platform::is_gone(&err) => return Ok(()),
-                Err(err) => return Err(unwritable("stat", &dir, &err)),
-            }
-        }
-        Ok(())
+        self.check_existing(|_| Ok(()))
     }
 
     /// What [`open_for_writing`](Self::open_for_writing) would refuse,
     /// without creating anything.
     pub(crate) fn check_writable(&self) -> Result<(), WriteRefusal> {
+        self.check_existing(check_may_create_under)
+    }
+
+    /// Checks the root and the versioned directory, without following
+    /// symlinks, as far as they exist; `missing` judges the first one
+    /// that does not.
+    fn check_existing(
+        &self,
+        missing: impl Fn(&Path) -> Result<(), WriteRefusal>,
+    ) -> Result<(), WriteRefusal> {
         check_links_above(&self.root)?;
         for dir in [self.root.clone(), self.versioned()] {
             match platform::lstat(&dir) {
                 Ok(info) => check_own_private_dir(&dir, &info)?,
-                Err(err) if platform::is_gone(&err) => return check_may_create_under(&dir),
+                Err(err) if platform::is_gone(&err) => return missing(&dir),
                 Err(err) => return Err(unwritable("stat", &dir, &err)),
             }
         }
