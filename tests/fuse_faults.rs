@@ -31,7 +31,6 @@ use std::fs;
 use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -50,6 +49,9 @@ const LONG_AGO: Duration = Duration::from_secs(3600);
 /// Hang guards, not timing assertions: a run of the binary, the wait for
 /// the mount to appear, and the wait for the harness to exit.
 const RUN_GUARD: Duration = Duration::from_secs(120);
+
+/// The address space a run may use: far more than any run here needs.
+const MEMORY_LIMIT: u64 = 3 << 30;
 const MOUNT_GUARD: Duration = Duration::from_secs(30);
 const EXIT_GUARD: Duration = Duration::from_secs(10);
 
@@ -310,30 +312,11 @@ impl Key {
 // ---------------------------------------------------------------------------
 // Running the binary
 
-/// Runs a command to completion, killing it (and failing) if it hangs.
-fn run_guarded(cmd: &mut Command) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    let pid = child.id().to_string();
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || sender.send(child.wait_with_output()));
-    match receiver.recv_timeout(RUN_GUARD) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            panic!("{cmd:?} did not finish within {RUN_GUARD:?}");
-        }
-    }
-}
-
-/// Like [`run_guarded`], for a run that must succeed with nothing but
-/// warnings on stderr.
+/// Runs a command that must succeed with nothing but warnings on stderr,
+/// killing it (and failing) if it hangs.
 fn run_guarded_ok(cmd: &mut Command) -> Output {
-    let output = run_guarded(cmd);
+    let (output, killed) = run_guarded(cmd, RUN_GUARD, MEMORY_LIMIT);
+    assert!(!killed, "{cmd:?} did not finish within {RUN_GUARD:?}");
     assert!(
         output.status.success() && stderr_is_clean(&output.stderr),
         "{cmd:?} failed: {}",
@@ -429,20 +412,26 @@ fn other_names() -> Vec<String> {
         .collect()
 }
 
-/// Mounts a site with `fault` armed, consults it, and checks the answer,
-/// that nothing was published, and that a healthy consult sees everything.
-fn check_fault(fault: &Fault) {
-    let Some(python) = python_or_skip() else {
-        return;
-    };
+/// A settled site in a new temporary directory, served at its `mnt` by the
+/// harness with `args`; `None` (with the reason printed) where FUSE or the
+/// harness's Python is not available.
+fn mounted_site(args: &[&str]) -> Option<(tempfile::TempDir, PathBuf, FaultFs)> {
+    let python = python_or_skip()?;
     let tmp = tempdir();
     let source = settled_site(tmp.path());
     let mountpoint = tmp.path().join("mnt");
     fs::create_dir(&mountpoint).unwrap();
-    let cache_root = tmp.path().join("cache");
-    let Some(faultfs) = FaultFs::mount(&python, &source, &mountpoint, &fault.args) else {
+    let faultfs = FaultFs::mount(&python, &source, &mountpoint, args)?;
+    Some((tmp, source, faultfs))
+}
+
+/// Mounts a site with `fault` armed, consults it, and checks the answer,
+/// that nothing was published, and that a healthy consult sees everything.
+fn check_fault(fault: &Fault) {
+    let Some((tmp, source, faultfs)) = mounted_site(&fault.args) else {
         return;
     };
+    let cache_root = tmp.path().join("cache");
     let mnt = faultfs.mountpoint.clone();
     let key = Key::of(&mnt);
     let context = format!("with EIO {}", fault.what);
@@ -559,15 +548,7 @@ fn listing(dir: &Path) -> Vec<(String, u64, bool, bool)> {
 
 #[test]
 fn faultfs_serves_the_source_unchanged() {
-    let Some(python) = python_or_skip() else {
-        return;
-    };
-    let tmp = tempdir();
-    let source = settled_site(tmp.path());
-    let mountpoint = tmp.path().join("mnt");
-    fs::create_dir(&mountpoint).unwrap();
-    let Some(faultfs) = FaultFs::mount(&python, &source, &mountpoint, &["--delay-us", "100"])
-    else {
+    let Some((_tmp, source, faultfs)) = mounted_site(&["--delay-us", "100"]) else {
         return;
     };
     let mnt = faultfs.mountpoint.clone();
