@@ -192,16 +192,7 @@ impl Cache {
         // change during the scan shows up as a difference, never as a match.
         let key = match Key::observe(&absolute) {
             Ok(key) => key,
-            Err(err) if platform::is_gone(&err) => {
-                return scanned(path_entry, Lookup::NoEntry, None)
-            }
-            Err(err) => {
-                return scanned(
-                    path_entry,
-                    Lookup::Unusable(format!("cannot stat the path entry: {err}")),
-                    None,
-                )
-            }
+            Err(err) => return scanned(path_entry, entry_lookup("stat", &err), None),
         };
         let file = dir.index_file(&absolute);
         let lookup = if rebuild {
@@ -217,16 +208,7 @@ impl Cache {
         // scan cannot lend its key to what was read.
         let entry = match OpenEntry::open(&absolute) {
             Ok(entry) => entry,
-            Err(err) if platform::is_gone(&err) => {
-                return scanned(path_entry, Lookup::NoEntry, None)
-            }
-            Err(err) => {
-                return scanned(
-                    path_entry,
-                    Lookup::Unusable(format!("cannot open the path entry: {err}")),
-                    None,
-                )
-            }
+            Err(err) => return scanned(path_entry, entry_lookup("open", &err), None),
         };
         // Only an installer's rebuild may publish inside the settle window,
         // and then only with a fingerprint taken before the scan, so that a
@@ -434,6 +416,16 @@ fn publish_refused(refusal: WriteRefusal) -> Publish {
     match refusal {
         WriteRefusal::Foreign(why) => Publish::ForeignOwned(why),
         WriteRefusal::Unwritable(why) => Publish::Unwritable(why),
+    }
+}
+
+/// The lookup when the path entry itself could not be stat-ed or opened:
+/// gone (nothing to cache), or unusable for the reason given.
+fn entry_lookup(action: &str, err: &io::Error) -> Lookup {
+    if platform::is_gone(err) {
+        Lookup::NoEntry
+    } else {
+        Lookup::Unusable(format!("cannot {action} the path entry: {err}"))
     }
 }
 
