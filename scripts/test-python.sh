@@ -13,6 +13,8 @@
 #    backport tests. A .pth file adds the pinned venv's site-packages to it,
 #    so its sys.path holds two site directories and the pinned venv's
 #    pytest runs the suite.
+#    The same wheel (abi3) is installed into one venv per pyenv CPython
+#    3.9-3.13 for the version matrix (tests/python/test_versions.py).
 # 3. pytest runs with EPCACHE_DIR in a scratch directory, so that the
 #    user's own cache is never touched.
 #
@@ -38,9 +40,16 @@ log "creating a fresh venv at $venv"
 "$py_base" -m venv --clear "$venv" >&2
 vpy=$venv/bin/python
 
-log "pip install . (maturin builds the extension module; the first build takes a few minutes)"
+# One wheel (abi3) for this venv and for every interpreter of the version
+# matrix (tests/python/test_versions.py).
+wheels=$venv-wheels
+rm -rf "$wheels"
+log "pip wheel . (maturin builds the extension module; the first build takes a few minutes)"
+"$vpy" -m pip wheel --disable-pip-version-check --no-input --quiet --no-deps -w "$wheels" "$repo" >&2
+wheel=$(ls "$wheels"/epcache-*.whl)
+log "built $wheel"
 "$vpy" -m pip install --disable-pip-version-check --no-input --quiet \
-    "$repo" "importlib_metadata>=6" >&2
+    "$wheel" "importlib_metadata>=6" >&2
 
 own_site=$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n' "$test_site" > "$own_site/epcache-test-venv.pth"
@@ -54,5 +63,14 @@ EPCACHE_DIR=$scratch/cache \
 EPCACHE_SETTLE_SECS=0 \
 EPCACHE_STRICT=1 \
 EPCACHE_TEST_SITE=$test_site \
+EPCACHE_WHEEL=$wheel \
     "$vpy" -m pytest -p no:randomly -p no:cacheprovider \
-        -o asyncio_default_fixture_loop_scope=function tests/python "$@"
+        -o asyncio_default_fixture_loop_scope=function tests/python "$@" || status=$?
+
+# The version matrix's table (tests/python/test_versions.py), when it ran.
+report=$repo/target/conformance-matrix.md
+if [ -f "$report" ] && [ "$report" -nt "$scratch" ]; then
+    log "version matrix (observations compared, differing):"
+    cat "$report" >&2
+fi
+exit "${status:-0}"

@@ -377,9 +377,16 @@ impl Snapshot {
         })
     }
 
-    /// The number of the distribution `distribution(name)` returns.
-    fn find(&self, name: &str) -> PyResult<Option<usize>> {
-        guarded(|| Ok(self.env.distribution(name).map(|d| self.number(&d))))
+    /// The numbers of every distribution importlib finds for `name`, in the
+    /// order it finds them (each flavor picks from these by its own rule).
+    fn find_all(&self, name: &str) -> PyResult<Vec<usize>> {
+        guarded(|| {
+            Ok(self
+                .env
+                .distributions_named(name)
+                .map(|d| self.number(&d))
+                .collect())
+        })
     }
 }
 

@@ -62,8 +62,6 @@
 //!   any continuation lines of theirs), so nothing after them, neither
 //!   later headers nor the long description, can affect the answer. Not
 //!   valid UTF-8 there is not reported, where importlib would fail.
-//! * `distribution(name)` prefers a match that has metadata over an empty
-//!   one, as importlib_metadata ≥ 8 and Python ≥ 3.13 do.
 //! * Normalized names use `-` (PEP 503); importlib uses `_` internally.
 //!   Equality between names is the same either way.
 //! * A child whose file name is not valid UTF-8 is skipped with a

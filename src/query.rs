@@ -89,32 +89,44 @@ impl Environment {
             .filter(move |ep| selection.matches(ep))
     }
 
-    /// The distribution `importlib.metadata.distribution(name)` returns: the
-    /// first match by normalized name, preferring one that has metadata.
+    /// Every distribution `importlib.metadata` finds for `name`, in the order
+    /// it finds them: path order, and within one entry the `*-info`
+    /// matches in listing order before an `.egg`.
     ///
     /// Matching uses the metadata directory's name (as importlib does), not
     /// the `Name` header; `.egg` entries match by their legacy name.
-    pub fn distribution(&self, name: &str) -> Option<Distribution<'_>> {
-        if name.is_empty() {
-            return None;
-        }
-        let normalized = normalize_name(name);
-        let legacy = legacy_normalize_name(name);
-        let mut matches = self.indexes.iter().flat_map(|index| {
-            // Within one entry importlib yields `*-info` matches before eggs.
-            let infos = index
-                .distributions()
-                .filter(|d| d.kind() != Kind::Egg && d.lookup_key() == normalized);
-            let eggs = index
-                .distributions()
-                .filter(|d| d.kind() == Kind::Egg && d.lookup_key() == legacy);
+    pub fn distributions_named<'a>(
+        &'a self,
+        name: &str,
+    ) -> impl Iterator<Item = Distribution<'a>> + 'a {
+        let (normalized, legacy) = if name.is_empty() {
+            (None, None)
+        } else {
+            (
+                Some(normalize_name(name)),
+                Some(legacy_normalize_name(name)),
+            )
+        };
+        self.indexes.iter().flat_map(move |index| {
+            let normalized = normalized.clone();
+            let legacy = legacy.clone();
+            let infos = index.distributions().filter(move |d| {
+                d.kind() != Kind::Egg && normalized.as_deref() == Some(d.lookup_key())
+            });
+            let eggs = index.distributions().filter(move |d| {
+                d.kind() == Kind::Egg && legacy.as_deref() == Some(d.lookup_key())
+            });
             infos.chain(eggs)
-        });
-        let first = matches.next()?;
-        if first.has_metadata() {
-            return Some(first);
-        }
-        Some(matches.find(Distribution::has_metadata).unwrap_or(first))
+        })
+    }
+
+    /// The distribution `importlib.metadata.distribution(name)` of CPython
+    /// 3.10–3.13 returns: the first match, even one without metadata (a
+    /// leftover of a failed uninstall). The `importlib_metadata` backport
+    /// ≥ 8.1 prefers a match that [has metadata](Distribution::has_metadata);
+    /// pick from [`distributions_named`](Self::distributions_named) for that.
+    pub fn distribution(&self, name: &str) -> Option<Distribution<'_>> {
+        self.distributions_named(name).next()
     }
 
     /// The version `importlib.metadata.version(name)` returns.
@@ -205,11 +217,19 @@ mod tests {
     }
 
     #[test]
-    fn lookup_prefers_distributions_with_metadata() {
+    fn lookup_takes_the_first_match_even_without_metadata() {
         let env = env();
         assert_eq!(env.version("A"), Some("1"));
         let empty = env.distribution("EMPTY").unwrap();
-        assert_eq!(empty.metadata_name(), "empty-2.dist-info");
+        assert_eq!(empty.metadata_name(), "empty-1.dist-info");
+        let all: Vec<_> = env
+            .distributions_named("empty")
+            .map(|d| (d.metadata_name(), d.has_metadata()))
+            .collect();
+        assert_eq!(
+            all,
+            [("empty-1.dist-info", false), ("empty-2.dist-info", true)]
+        );
         assert!(env.distribution("missing").is_none());
         assert!(env.distribution("").is_none());
     }

@@ -90,6 +90,10 @@ class _Flavor:
             and hasattr(module, "PathDistribution")
             and (self.name != _STD or sys.version_info >= (3, 10))
         )
+        # importlib_metadata >= 8.1 (python/importlib_metadata#489):
+        # distribution(name) prefers a match whose metadata is not empty.
+        self.prefer_valid = hasattr(getattr(module, "Distribution", None), "_prefer_valid")
+        self.FastPath = getattr(module, "FastPath", None)
         self.Distribution = _distribution_class(self) if self.supported else None
         self.entry_point = self._entry_point_maker() if self.supported else None
 
@@ -227,21 +231,28 @@ def _distribution_class(flavor):
 
         def __init__(self, view, number, row):
             # PathDistribution.__init__ would build the path now; it is
-            # built on first use instead (see __getattr__). _View.dist
-            # fills the same three slots without calling this.
+            # built on first use instead (see _path). _View.dist fills the
+            # same three slots without calling this.
             d = vars(self)
             d["_epcache_view"] = view
             d["_epcache_number"] = number
             d["_epcache_row"] = row
 
-        def __getattr__(self, attr):
+        # A property rather than __getattr__: an AttributeError raised inside
+        # a stock property (files, requires ...) must reach the caller as it
+        # is, not be replaced by __getattr__'s.
+        @property
+        def _path(self):
             d = vars(self)
-            if attr != "_path" or "_epcache_view" not in d:
-                raise AttributeError(attr)
-            row = d["_epcache_row"]
-            path = d["_epcache_view"].metadata_path(row[_ENTRY], row[_CHILD])
-            d["_path"] = path
+            path = d.get("_epcache_path")
+            if path is None:
+                row = d["_epcache_row"]
+                path = d["_epcache_path"] = d["_epcache_view"].metadata_path(row[_ENTRY], row[_CHILD])
             return path
+
+        @_path.setter
+        def _path(self, path):
+            vars(self)["_epcache_path"] = path
 
         @property
         def name(self):
@@ -314,6 +325,23 @@ def _distribution_class(flavor):
     return Distribution
 
 
+def _joiner(flavor, root):
+    if os.path.isdir(root or "."):
+        return functools.partial(pathlib.Path, root)
+    fast_path = flavor.FastPath
+    if fast_path is not None:
+        try:
+            # What stock discovery does for a zip: FastPath (one per root,
+            # cached) switches its joinpath to the zip's on listing it.
+            fp = fast_path(root)
+            if "joinpath" not in vars(fp):
+                fp.zip_children()
+            return fp.joinpath
+        except Exception:
+            pass
+    return zipfile.Path(root).joinpath
+
+
 class _View:
     """The Python objects built for one snapshot, in one flavor."""
 
@@ -335,16 +363,12 @@ class _View:
         return self._entries
 
     def metadata_path(self, entry, child):
-        """The path importlib.metadata's FastPath gives this child: a
-        ``pathlib.Path`` for a directory, a ``zipfile.Path`` for a zip."""
+        """The path the flavor's own ``FastPath`` gives this child: a
+        ``pathlib.Path`` for a directory; for a zip, what that flavor uses
+        (``zipfile.Path`` in the stdlib, ``zipp.Path`` in the backport)."""
         join = self._roots.get(entry)
         if join is None:
-            root = self.entries()[entry]
-            if os.path.isdir(root or "."):
-                join = functools.partial(pathlib.Path, root)
-            else:
-                join = zipfile.Path(root).joinpath
-            self._roots[entry] = join
+            join = self._roots[entry] = _joiner(self.flavor, self.entries()[entry])
         return join(child)
 
     def dist(self, number, row=None):
@@ -396,7 +420,13 @@ _views = {}
 
 
 def _view(path, flavor):
-    snap = _native.snapshot(path)
+    try:
+        snap = _native.snapshot(path)
+    except TypeError:
+        if any(type(entry) is not str for entry in path):
+            # Documented: stock answers for bytes, Path or other entries.
+            raise _Unsupported("a path entry that is not a str") from None
+        raise
     if not snap.complete:
         # A read failed for now (too many open files, permission denied, an
         # I/O error): stock reads again, and raises or skips as it does.
@@ -451,23 +481,44 @@ def _distributions(module_flavor, kwargs, patched):
     return iter(list(_view(path, finder_flavor).all()))
 
 
-def _find(distribution_name):
+def _find(module_flavor, distribution_name):
+    """``Distribution.from_name`` of ``module_flavor``: the first match, or
+    for the backport >= 8.1 the first whose metadata is not empty."""
     if type(distribution_name) is not str or not distribution_name:
         raise _Unsupported("not a non-empty str")
     finder_flavor = _finder_flavor()
     if finder_flavor is None:
         raise _Unsupported("sys.meta_path has other distribution finders")
     view = _view(sys.path, finder_flavor)
-    number = view.snap.find(distribution_name)
-    return _NOT_FOUND if number is None else view.dist(number)
+    numbers = view.snap.find_all(distribution_name)
+    if not numbers:
+        return _NOT_FOUND
+    if module_flavor.prefer_valid and len(numbers) > 1:
+        for number in numbers:
+            dist = view.dist(number)
+            if _has_valid_metadata(dist):
+                return dist
+    return view.dist(numbers[0])
+
+
+def _has_valid_metadata(dist):
+    """``bool(dist.metadata)`` as ``_prefer_valid`` takes it: a Name or
+    Version in the index proves a header; otherwise stock parses."""
+    row = vars(dist)["_epcache_row"]
+    if row[_NAME] is not None or row[_VERSION] is not None:
+        return True
+    return bool(dist._epcache_stock_metadata())
 
 
 def _fell_back(where, exc):
-    _stats["fallbacks"] += 1
-    if not isinstance(exc, _Unsupported):
-        _note_error(where, exc)
-        if _strict():
-            raise exc
+    """Counts a call the stock function answers: a documented fallback
+    (``_Unsupported``), or an error, which ``EPCACHE_STRICT`` raises."""
+    if isinstance(exc, _Unsupported):
+        _stats["fallbacks"] += 1
+        return
+    _note_error(where, exc)
+    if _strict():
+        raise exc
 
 
 def _functions(module_flavor, patched):
@@ -498,7 +549,7 @@ def _functions(module_flavor, patched):
 
     def distribution(distribution_name):
         try:
-            dist = _find(distribution_name)
+            dist = _find(module_flavor, distribution_name)
         except Exception as exc:
             _fell_back("distribution", exc)
             return stock["distribution"](distribution_name)
@@ -509,16 +560,17 @@ def _functions(module_flavor, patched):
 
     def version(distribution_name):
         try:
-            dist = _find(distribution_name)
-            if dist is not _NOT_FOUND:
-                result = dist.version
+            dist = _find(module_flavor, distribution_name)
         except Exception as exc:
             _fell_back("version", exc)
             return stock["version"](distribution_name)
         _stats["answered"] += 1
         if dist is _NOT_FOUND:
             raise module_flavor.PackageNotFoundError(distribution_name)
-        return result
+        # The index's version, or the stock property when the index has
+        # none: what it raises (an empty leftover dist-info under the
+        # backport >= 8: KeyError or TypeError) is stock's own answer.
+        return dist.version
 
     functions = {
         "entry_points": entry_points,
@@ -599,8 +651,10 @@ def status(paths=None):
 
 def stats():
     """What epcache did in this process: queries answered from the index
-    (``answered``), calls handed to the stock functions (``fallbacks``),
-    unexpected errors among those (``errors``, ``last_error``), whether
+    (``answered``), calls handed to the stock functions as documented
+    (``fallbacks``: other distribution finders, a path entry that is not a
+    ``str``, an incomplete scan ...), calls handed to them because of an
+    unexpected error (``errors``, ``last_error``), whether
     importlib.metadata is patched (``installed``), and the native module's
     counters (``snapshots``, ``memo_reuses``, ``consults``, ``hits``,
     ``scans``)."""

@@ -4,6 +4,7 @@ distributions, zip files, eggs, duplicates, the current directory."""
 import importlib
 import importlib.metadata as md
 import os
+import pathlib
 import sys
 import time
 import zipfile
@@ -171,21 +172,42 @@ def test_explicit_path_argument(tmp_path):
     ]
 
 
-def test_non_str_entries_fall_back(tmp_path, on_path):
+def _same_outcome(ours, stock):
+    try:
+        expected = stock()
+    except Exception as exc:  # stock itself may fail on such entries
+        with pytest.raises(type(exc)) as info:
+            ours()
+        assert str(info.value) == str(exc)
+    else:
+        assert ours() == expected
+
+
+@pytest.mark.parametrize("entry", [b"bytes", "pathlib"])
+def test_non_str_entries_are_a_fallback_not_an_error(tmp_path, on_path, entry):
+    """Documented: stock answers when a sys.path entry is not a str. That is
+    a fallback, never an error: EPCACHE_STRICT (set for this suite) must not
+    raise, and stats() must not count it among the errors."""
     write_dist(tmp_path / "b", "bytesy", eps="[epcache.test]\nb = bytesy:main\n")
     epcache.install()
-    sys.path.append(str(tmp_path / "b").encode())
+    directory = str(tmp_path / "b")
+    sys.path.append(directory.encode() if entry == b"bytes" else pathlib.Path(directory))
     try:
-        before = epcache.stats()["fallbacks"]
-        try:
-            expected = STOCK["entry_points"](group="epcache.test")
-        except Exception as exc:  # stock itself may fail on bytes entries
-            with pytest.raises(type(exc)):
-                md.entry_points(group="epcache.test")
-        else:
-            assert list(md.entry_points(group="epcache.test")) == list(expected)
-        # stock entry_points() calls the patched distributions(): two fallbacks
-        assert epcache.stats()["fallbacks"] >= before + 1
+        before = epcache.stats()
+        _same_outcome(
+            lambda: list(md.entry_points(group="epcache.test")),
+            lambda: list(STOCK["entry_points"](group="epcache.test")),
+        )
+        _same_outcome(lambda: md.version("bytesy"), lambda: STOCK["version"]("bytesy"))
+        _same_outcome(
+            lambda: [d._path for d in md.distributions()],
+            lambda: [d._path for d in STOCK["distributions"]()],
+        )
+        after = epcache.stats()
+        # (stock entry_points() calls the patched distributions(): nested
+        # fallbacks count too)
+        assert after["fallbacks"] >= before["fallbacks"] + 3
+        assert after["errors"] == before["errors"], after["last_error"]
     finally:
         sys.path.pop()
 
