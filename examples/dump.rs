@@ -76,11 +76,10 @@ fn print_header(file: &CacheFile) {
     say!("format version:  {}", h.version);
     say!("path entry:      {}", file.path_entry.display());
     say!(
-        "key:             mtime {} ns, ctime {} ns, inode {}, device {}, size {}",
+        "key:             mtime {} ns, ctime {} ns, inode {}, size {}",
         h.key.mtime_ns,
         h.key.ctime_ns,
         h.key.inode,
-        h.key.device,
         h.key.size
     );
     say!("written at:      {} ns since the epoch", h.written_at_ns);
@@ -102,8 +101,8 @@ fn print_freshness(file: &CacheFile, settle: std::time::Duration) {
         Err(e) => format!("cannot stat the path entry ({e}): a consult would scan"),
         Ok(live) if live != file.header.key => {
             format!(
-                "STALE: the path entry's key is now mtime {} ns, ctime {} ns, inode {}, device {}, size {}",
-                live.mtime_ns, live.ctime_ns, live.inode, live.device, live.size
+                "STALE: the path entry's key is now mtime {} ns, ctime {} ns, inode {}, size {}",
+                live.mtime_ns, live.ctime_ns, live.inode, live.size
             )
         }
         Ok(live) => {

@@ -126,10 +126,14 @@ impl Cache {
         self.dir.as_ref()
     }
 
-    /// The index file for a path entry, unless the cache is disabled.
+    /// The index file for a path entry as it is now (the name depends on
+    /// its inode), unless the cache is disabled or the entry cannot be
+    /// stat-ed.
     pub fn index_file(&self, path_entry: &Path) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
-        Some(dir.index_file(&absolute(path_entry)))
+        let absolute = absolute(path_entry);
+        let key = Key::observe(&absolute).ok()?;
+        Some(dir.index_file(&absolute, key.inode))
     }
 
     /// The directory may be read: checked once per `Cache`, because it
@@ -194,7 +198,7 @@ impl Cache {
             Ok(key) => key,
             Err(err) => return scanned(path_entry, entry_lookup("stat", &err), None),
         };
-        let file = dir.index_file(&absolute);
+        let file = dir.index_file(&absolute, key.inode);
         let lookup = if rebuild {
             Lookup::Skipped
         } else {
@@ -367,7 +371,7 @@ impl Cache {
         let key = Key::observe(&absolute).ok();
         let mut status = Status {
             path_entry: path_entry.to_path_buf(),
-            index_file: self.index_file(path_entry),
+            index_file: key.and_then(|k| Some(self.dir.as_ref()?.index_file(&absolute, k.inode))),
             lookup: Lookup::Disabled,
             header: None,
             counts: None,
@@ -388,7 +392,7 @@ impl Cache {
             status.lookup = Lookup::NoEntry;
             return status;
         };
-        let file = dir.index_file(&absolute);
+        let file = dir.index_file(&absolute, key.inode);
         if let Ok(bytes) = read_index_path(&file) {
             if let Ok(parts) = format::split(&bytes) {
                 status.header = Some(parts.header.clone());

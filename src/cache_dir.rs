@@ -62,9 +62,10 @@ impl CacheDir {
         self.root.join(versioned_name())
     }
 
-    /// The index file for an absolute path entry.
-    pub fn index_file(&self, absolute_entry: &Path) -> PathBuf {
-        self.versioned().join(index_file_name(absolute_entry))
+    /// The index file for an absolute path entry whose inode is `inode`.
+    pub fn index_file(&self, absolute_entry: &Path, inode: u64) -> PathBuf {
+        self.versioned()
+            .join(index_file_name(absolute_entry, inode))
     }
 
     /// Whether existing cache directories may be read: each one that exists
@@ -215,11 +216,20 @@ pub(crate) fn versioned_name() -> String {
 }
 
 /// The name of the index file for an absolute path entry: the blake3 hash
-/// of its bytes, in hex.
-pub(crate) fn index_file_name(absolute_entry: &Path) -> String {
-    blake3::hash(&platform::path_bytes(absolute_entry))
-        .to_hex()
-        .to_string()
+/// of its bytes and its inode number, in hex.
+///
+/// The inode is in the name so that two different directories at one path
+/// (one environment at `/opt/venv` on some machines sharing the home
+/// directory, another on the others) get a file each instead of replacing
+/// each other's forever. Machines that see the same directory see the same
+/// inode (NFS hands out the server's), so they share its file. A directory
+/// recreated at the same path gets a new file; `prune` removes the old one.
+pub(crate) fn index_file_name(absolute_entry: &Path, inode: u64) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&platform::path_bytes(absolute_entry));
+    hasher.update(b"\0");
+    hasher.update(&inode.to_le_bytes());
+    hasher.finalize().to_hex().to_string()
 }
 
 /// Writes `CACHEDIR.TAG` into a root this process created. `O_EXCL` and
@@ -436,17 +446,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn index_file_is_named_by_blake3_of_the_path() {
+    fn index_file_is_named_by_blake3_of_the_path_and_inode() {
         let dir = CacheDir::new("/c");
-        let file = dir.index_file(Path::new("/site"));
-        assert_eq!(file.parent().unwrap(), Path::new("/c/v1"));
+        let file = dir.index_file(Path::new("/site"), 7);
+        assert_eq!(file.parent().unwrap(), Path::new("/c/v2"));
         let name = file.file_name().unwrap();
         assert!(is_index_file_name(name));
         assert_eq!(
             name.to_str().unwrap(),
-            blake3::hash(b"/site").to_hex().as_str()
+            blake3::hash(b"/site\0\x07\0\0\0\0\0\0\0").to_hex().as_str()
         );
-        assert_ne!(file, dir.index_file(Path::new("/site/")));
+        assert_ne!(file, dir.index_file(Path::new("/site/"), 7));
+        assert_ne!(file, dir.index_file(Path::new("/site"), 8));
     }
 
     #[test]

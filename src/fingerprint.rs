@@ -15,7 +15,7 @@ use std::ffi::{OsStr, OsString};
 use wincode::{SchemaRead, SchemaWrite};
 
 use crate::freshness::Key;
-use crate::pipeline::process_while_listing;
+use crate::pipeline::{process_while_listing, Parallelism};
 use crate::platform::{is_gone, is_symlink_loop, DirHandle};
 use crate::scan::may_hold_metadata;
 
@@ -38,7 +38,7 @@ const BLOCK: usize = 32;
 pub(crate) fn take(handle: &DirHandle) -> Option<(Vec<u8>, usize)> {
     let mut listed = Ok(());
     let done = process_while_listing(
-        BLOCK,
+        Parallelism::for_file_system(handle.file_system(), BLOCK),
         |found| {
             listed = handle.for_each_entry(|name, _| {
                 // A name that is not UTF-8 is skipped by the scanner, but it

@@ -13,14 +13,15 @@ pub const MAGIC: [u8; 8] = *b"EPCACHE\0";
 
 /// The format version. Bumped on any change to the layout, the payload
 /// codec, or the meaning of a field; it is also the name of the versioned
-/// cache subdirectory (`v1`).
-pub const FORMAT_VERSION: u32 = 1;
+/// cache subdirectory (`v2`). Version 2 dropped the device number from the
+/// key, so that machines sharing a home directory share index files.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The index was published inside the settle window and must be verified
 /// against its fingerprint before it is trusted.
 pub(crate) const FLAG_PROVISIONAL: u32 = 1;
 
-const FIXED_LEN: usize = 84;
+const FIXED_LEN: usize = 76;
 /// The checksum is stored at `8..16` and covers everything from 16 on.
 const CHECKSUM_END: usize = 16;
 
@@ -135,7 +136,6 @@ fn frame(header: &Header, path: &[u8], fingerprint: &[u8], payload: &[u8]) -> Ve
     out.extend_from_slice(&key.mtime_ns.to_le_bytes());
     out.extend_from_slice(&key.ctime_ns.to_le_bytes());
     out.extend_from_slice(&key.inode.to_le_bytes());
-    out.extend_from_slice(&key.device.to_le_bytes());
     out.extend_from_slice(&key.size.to_le_bytes());
     for part in [path, fingerprint, payload] {
         out.extend_from_slice(&(part.len() as u32).to_le_bytes());
@@ -199,7 +199,6 @@ pub(crate) fn split(bytes: &[u8]) -> Result<Parts<'_>, FormatError> {
         mtime_ns: f.i64()?,
         ctime_ns: f.i64()?,
         inode: f.u64()?,
-        device: f.u64()?,
         size: f.u64()?,
     };
     let lens = [f.u32()?, f.u32()?, f.u32()?];
@@ -310,7 +309,6 @@ mod tests {
                 mtime_ns: -1,
                 ctime_ns: 2,
                 inode: 3,
-                device: 4,
                 size: 5,
             },
         };

@@ -21,6 +21,14 @@ use crate::platform::FileInfo;
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
 
 /// What one `stat` of a path entry says about its contents.
+///
+/// The device number is deliberately not part of it: every NFS client (and
+/// every FUSE mount) numbers its mounts itself, so one directory seen from
+/// several machines sharing a home directory has one inode, mtime and ctime
+/// but a different `st_dev` on each. Without the device they agree on the
+/// key and share one index file (see `docs/design.md`, "One home shared by
+/// many machines"). Another directory is still told apart by its inode and
+/// by a ctime that no one can set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Key {
     /// Modification time, nanoseconds since the Unix epoch.
@@ -30,8 +38,6 @@ pub struct Key {
     pub ctime_ns: i64,
     /// Inode number (Unix only; 0 elsewhere).
     pub inode: u64,
-    /// Device number (Unix only; 0 elsewhere).
-    pub device: u64,
     /// Size in bytes as reported by `stat`.
     pub size: u64,
 }
@@ -48,7 +54,6 @@ impl Key {
             mtime_ns: info.mtime_ns,
             ctime_ns: info.ctime_ns,
             inode: info.inode,
-            device: info.device,
             size: info.size,
         }
     }

@@ -19,7 +19,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cache::read_index_file;
-use crate::cache_dir::{is_index_file_name, versioned_name, CacheDir, TEMP_PREFIX};
+use crate::cache_dir::{
+    index_file_name, is_index_file_name, versioned_name, CacheDir, TEMP_PREFIX,
+};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::platform::{self, is_gone, DirHandle, FileKind};
@@ -196,10 +198,17 @@ fn index_file_verdict(dir: &DirHandle, name: &OsStr) -> Verdict {
     };
     match format::split(&bytes) {
         Ok(parts) if parts.checksum_ok => {
-            if platform::stat(&platform::path_from_bytes(parts.path)).is_ok() {
-                Verdict::Keep
-            } else {
-                Verdict::Orphaned
+            let path = platform::path_from_bytes(parts.path);
+            // The name carries the inode: a path entry recreated since (a
+            // new venv at the old place) has another file now. On a home
+            // shared by machines that see different directories at this
+            // path, that file may be another machine's; it rebuilds it at
+            // its next consult.
+            match platform::stat(&path) {
+                Ok(info) if name.to_str() == Some(&index_file_name(&path, info.inode)) => {
+                    Verdict::Keep
+                }
+                _ => Verdict::Orphaned,
             }
         }
         _ => Verdict::Invalid,

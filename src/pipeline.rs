@@ -13,11 +13,59 @@
 //! listing order.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
-/// At most this many threads in all: beyond it the kernel's directory and
-/// page-cache locks, not the CPUs, are the limit.
-const MAX_THREADS: usize = 4;
+use crate::platform::FileSystem;
+
+/// On a local file system, at most this many threads in all: beyond it the
+/// kernel's directory and page-cache locks, not the CPUs, are the limit.
+const MAX_LOCAL_THREADS: usize = 4;
+
+/// Where each operation is a round trip (NFS, FUSE ...), this many threads
+/// keep that many operations in flight: a thread spends its time waiting,
+/// not computing, so the CPUs are no limit.
+const LATENCY_BOUND_THREADS: usize = 32;
+
+/// Items per block where latency bounds the work: small, so that every
+/// thread gets work early.
+const LATENCY_BOUND_BLOCK: usize = 2;
+
+/// A block whose items took longer than this each, on average, shows the
+/// file system to be latency-bound whatever `fstatfs` said (a cold disk, a
+/// network file system `fstatfs` does not name): more threads are started.
+/// A local, cached read of a candidate's two files takes 10-40 µs.
+const SLOW_ITEM: Duration = Duration::from_micros(250);
+
+/// How many threads work on a listing, and how many items each takes at a
+/// time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Parallelism {
+    threads: usize,
+    block_len: usize,
+}
+
+impl Parallelism {
+    /// For a listing of `file_system`: CPU-bound work in blocks of
+    /// `local_block_len` on a local one, many small blocks on a remote one.
+    pub(crate) fn for_file_system(file_system: FileSystem, local_block_len: usize) -> Self {
+        match file_system {
+            FileSystem::Remote => Parallelism::latency_bound(),
+            FileSystem::Local | FileSystem::Other => Parallelism {
+                threads: available_threads(),
+                block_len: local_block_len.max(1),
+            },
+        }
+    }
+
+    fn latency_bound() -> Self {
+        Parallelism {
+            threads: LATENCY_BOUND_THREADS,
+            block_len: LATENCY_BOUND_BLOCK,
+        }
+    }
+}
 
 /// A block of listed items and what processing it gave.
 pub(crate) struct Done<T, R> {
@@ -26,21 +74,26 @@ pub(crate) struct Done<T, R> {
 }
 
 /// Runs `list`, which passes each item it lists to the function it is
-/// given, and processes the items in blocks of `block_len` with `work`.
+/// given, and processes the items in blocks with `work`.
 ///
 /// Every thread that processes blocks, the calling one included, gets its
-/// own state from `new_state`. A helper thread is started for each
-/// `block_len` items listed, up to one per CPU besides the caller: starting
+/// own state from `new_state`. A helper thread is started for each block
+/// listed, up to `parallelism`'s thread count besides the caller: starting
 /// one costs the listing little, but the new thread takes about 0.1 ms to
 /// get going, so the first starts as soon as there is a block for it. A
-/// listing of fewer items is processed by the calling thread alone.
+/// listing of one block is processed by the calling thread alone.
+///
+/// When a block turns out slow ([`SLOW_ITEM`] per item), the file system is
+/// latency-bound: from then on blocks are small and threads are started,
+/// by the listing and then by the caller while blocks wait, up to
+/// [`LATENCY_BOUND_THREADS`].
 ///
 /// A helper that cannot be started (a pids limit, no address space for
 /// its stack) is not an error: the threads already working, the caller at
 /// least, take its share. A panic in `list` or `work` is propagated once
 /// every thread has stopped; no thread is left waiting for a block.
 pub(crate) fn process_while_listing<T, S, R>(
-    block_len: usize,
+    parallelism: Parallelism,
     list: impl FnOnce(&mut dyn FnMut(T)),
     new_state: impl Fn() -> S + Sync,
     work: impl Fn(&mut S, &[T]) -> R + Sync,
@@ -49,34 +102,59 @@ where
     T: Send,
     R: Send,
 {
-    assert!(block_len > 0, "blocks must hold something");
     let queue = BlockQueue::default();
-    let mut helpers_wanted = available_threads() - 1;
+    let slow = AtomicBool::new(false);
+    let timed_work = |state: &mut S, items: &[T]| {
+        let started = Instant::now();
+        let result = work(state, items);
+        if !items.is_empty() && started.elapsed() > SLOW_ITEM * items.len() as u32 {
+            slow.store(true, Ordering::Relaxed);
+        }
+        result
+    };
     let mut done = std::thread::scope(|scope| {
-        let mut helpers = Vec::new();
+        let mut helpers = Helpers {
+            running: Vec::new(),
+            wanted: parallelism.threads.saturating_sub(1),
+            out_of_threads: false,
+        };
+        let mut start_helper = || {
+            let (queue, new_state, work) = (&queue, &new_state, &timed_work);
+            std::thread::Builder::new()
+                .spawn_scoped(scope, move || drain(queue, &mut new_state(), work))
+        };
         {
             // Dropping the writer closes the queue however the listing
             // ends, so that no helper waits forever for a block.
-            let mut writer = BlockWriter::new(&queue, block_len);
+            let mut writer = BlockWriter::new(&queue, parallelism.block_len);
+            let mut latency_bound = parallelism == Parallelism::latency_bound();
             list(&mut |item| {
+                if !latency_bound && slow.load(Ordering::Relaxed) {
+                    latency_bound = true;
+                    helpers.wanted = LATENCY_BOUND_THREADS - 1;
+                    writer.block_len = LATENCY_BOUND_BLOCK;
+                }
                 writer.push(item);
-                if helpers.len() < helpers_wanted
-                    && writer.listed >= block_len * (helpers.len() + 1)
-                {
-                    let (queue, new_state, work) = (&queue, &new_state, &work);
-                    let started = std::thread::Builder::new()
-                        .spawn_scoped(scope, move || drain(queue, &mut new_state(), work));
-                    match started {
-                        Ok(helper) => helpers.push(helper),
-                        // Out of threads (a pids limit, say): the threads
-                        // already running, the caller at least, do the rest.
-                        Err(_) => helpers_wanted = helpers.len(),
-                    }
+                if writer.blocks > helpers.running.len() {
+                    helpers.start_one(&mut start_helper);
                 }
             });
         }
-        let mut done = drain(&queue, &mut new_state(), &work);
-        for helper in helpers {
+        // The listing is over; while blocks wait and the work has turned
+        // out slow, more helpers take them.
+        let mut done = Vec::new();
+        let state = &mut new_state();
+        while let Some((number, items)) = queue.pop() {
+            if slow.load(Ordering::Relaxed) {
+                helpers.wanted = LATENCY_BOUND_THREADS - 1;
+                for _ in 0..queue.waiting() {
+                    helpers.start_one(&mut start_helper);
+                }
+            }
+            let result = timed_work(state, &items);
+            done.push((number, Done { items, result }));
+        }
+        for helper in helpers.running {
             done.extend(
                 helper
                     .join()
@@ -89,11 +167,35 @@ where
     done.into_iter().map(|(_, done)| done).collect()
 }
 
-/// How many threads may work at once, the calling one included.
+/// The helper threads of one listing.
+struct Helpers<H> {
+    running: Vec<H>,
+    /// How many may run.
+    wanted: usize,
+    /// A start failed: no more are tried.
+    out_of_threads: bool,
+}
+
+impl<H> Helpers<H> {
+    fn start_one(&mut self, start: &mut impl FnMut() -> std::io::Result<H>) {
+        if self.out_of_threads || self.running.len() >= self.wanted {
+            return;
+        }
+        match start() {
+            Ok(helper) => self.running.push(helper),
+            // Out of threads (a pids limit, say): the threads already
+            // running, the caller at least, do the rest.
+            Err(_) => self.out_of_threads = true,
+        }
+    }
+}
+
+/// How many threads may work at once on a local file system, the calling
+/// one included.
 fn available_threads() -> usize {
     static CPUS: OnceLock<usize> = OnceLock::new();
     let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    cpus.min(MAX_THREADS)
+    cpus.min(MAX_LOCAL_THREADS)
 }
 
 /// Processes blocks as they become available until the listing is over
@@ -154,6 +256,11 @@ impl<T> BlockQueue<T> {
         self.ready.notify_all();
     }
 
+    /// How many blocks wait to be taken.
+    fn waiting(&self) -> usize {
+        self.lock().waiting.len()
+    }
+
     /// The next block, waiting for one while the listing goes on; `None`
     /// once the listing is over and every block has been taken.
     fn pop(&self) -> Option<(usize, Vec<T>)> {
@@ -179,9 +286,8 @@ struct BlockWriter<'q, T> {
     queue: &'q BlockQueue<T>,
     block_len: usize,
     current: Vec<T>,
+    /// Blocks handed over so far.
     blocks: usize,
-    /// Items listed so far.
-    listed: usize,
 }
 
 impl<'q, T> BlockWriter<'q, T> {
@@ -191,14 +297,12 @@ impl<'q, T> BlockWriter<'q, T> {
             block_len,
             current: Vec::with_capacity(block_len),
             blocks: 0,
-            listed: 0,
         }
     }
 
     fn push(&mut self, item: T) {
         self.current.push(item);
-        self.listed += 1;
-        if self.current.len() == self.block_len {
+        if self.current.len() >= self.block_len {
             self.hand_over();
         }
     }
@@ -227,7 +331,7 @@ mod tests {
     fn results_come_back_in_listing_order() {
         for count in [0, 1, 23, 24, 25, 1000] {
             let done = process_while_listing(
-                24,
+                Parallelism::for_file_system(FileSystem::Local, 24),
                 |feed| (0..count).for_each(&mut *feed),
                 || 0usize,
                 |calls, items: &[u32]| {
@@ -247,7 +351,7 @@ mod tests {
     fn a_panicking_listing_leaves_no_helper_waiting() {
         let outcome = std::panic::catch_unwind(|| {
             process_while_listing(
-                2,
+                Parallelism::for_file_system(FileSystem::Local, 2),
                 |feed| {
                     (0..10).for_each(&mut *feed);
                     panic!("listing failed");
@@ -263,10 +367,10 @@ mod tests {
     fn a_panicking_worker_is_propagated() {
         let outcome = std::panic::catch_unwind(|| {
             process_while_listing(
-                1,
+                Parallelism::for_file_system(FileSystem::Remote, 1),
                 |feed| (0..50).for_each(&mut *feed),
                 || (),
-                |_, items: &[u32]| assert_ne!(items[0], 37, "worker failed"),
+                |_, items: &[u32]| assert!(!items.contains(&37), "worker failed"),
             )
         });
         assert!(outcome.is_err());

@@ -48,6 +48,32 @@ pub(crate) enum FileKind {
     Other,
 }
 
+/// What a file system is, as far as reading it goes (see
+/// [`DirHandle::file_system`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileSystem {
+    /// Local and served from the page cache: a short read of a regular
+    /// file means its end.
+    Local,
+    /// Every operation is a round trip (a network file system, FUSE): its
+    /// latency, not the CPU, bounds a scan, so many reads should be in
+    /// flight at once.
+    Remote,
+    /// Anything else, or unknown.
+    Other,
+}
+
+impl FileSystem {
+    /// Whether a read of a regular file that returns fewer bytes than
+    /// asked for has reached the end of the file (see
+    /// [`crate::read_buf::ShortRead`]). FUSE and network file systems may
+    /// return less before the end; elsewhere the answer is the cautious
+    /// `false`.
+    pub(crate) fn short_reads_end_files(self) -> bool {
+        self == FileSystem::Local
+    }
+}
+
 impl FileInfo {
     pub(crate) fn is_dir(&self) -> bool {
         self.kind == FileKind::Dir
@@ -166,7 +192,7 @@ mod imp {
 
     use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 
-    use super::{FileInfo, FileKind};
+    use super::{FileInfo, FileKind, FileSystem};
 
     /// Every descriptor epcache opens: closed on exec, never a controlling
     /// terminal, and never blocking on open or read (a FIFO opens at once
@@ -455,18 +481,19 @@ mod imp {
             Ok(())
         }
 
-        /// Whether a read of a regular file opened through this handle that
-        /// returns fewer bytes than asked for has reached the end of the
-        /// file (see [`crate::read_buf::ShortRead`]).
+        /// What kind of file system the handle is on, from one `fstatfs`.
         ///
-        /// On Linux that is known for the local file systems whose reads
-        /// are served from the page cache and stop only at the file's size,
-        /// at an error, or on a fatal signal: ext2/3/4, XFS, Btrfs, F2FS,
-        /// tmpfs, and overlayfs (which passes reads to the file system
-        /// beneath it, in practice one of these). FUSE and network file
-        /// systems may return less before the end, and everywhere else the
-        /// answer is the cautious `false`.
-        pub(crate) fn short_reads_end_files(&self) -> bool {
+        /// On Linux, [`FileSystem::Local`] is known for the local file
+        /// systems whose reads are served from the page cache and stop only
+        /// at the file's size, at an error, or on a fatal signal: ext2/3/4,
+        /// XFS, Btrfs, F2FS, tmpfs, and overlayfs (which passes reads to the
+        /// file system beneath it, in practice one of these).
+        /// [`FileSystem::Remote`] is every file system whose operations are
+        /// round trips to a server or a user-space daemon: NFS, SMB/CIFS,
+        /// 9p, Ceph, Lustre, GPFS, AFS, Coda, and FUSE (sshfs, virtiofs,
+        /// gcsfuse ...). Everything else, and a failed `fstatfs`, is
+        /// [`FileSystem::Other`].
+        pub(crate) fn file_system(&self) -> FileSystem {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             {
                 const LOCAL: [u64; 6] = [
@@ -477,12 +504,31 @@ mod imp {
                     0x0102_1994, // tmpfs
                     0x794C_7630, // overlayfs
                 ];
-                rustix::fs::fstatfs(&self.fd)
-                    .is_ok_and(|stats| LOCAL.contains(&(stats.f_type as u64)))
+                const REMOTE: [u64; 14] = [
+                    0x6969,      // NFS
+                    0x517B,      // SMB
+                    0xFF53_4D42, // CIFS
+                    0xFE53_4D42, // SMB2
+                    0x0102_1997, // 9p (v9fs)
+                    0x00C3_6400, // Ceph
+                    0x0BD0_0BD0, // Lustre
+                    0x4750_4653, // GPFS
+                    0x5346_414F, // AFS
+                    0x6B41_4653, // kAFS
+                    0x7375_7245, // Coda
+                    0x6573_5546, // FUSE
+                    0x564C,      // NCP
+                    0x2003_0528, // OrangeFS
+                ];
+                match rustix::fs::fstatfs(&self.fd) {
+                    Ok(stats) if LOCAL.contains(&(stats.f_type as u64)) => FileSystem::Local,
+                    Ok(stats) if REMOTE.contains(&(stats.f_type as u64)) => FileSystem::Remote,
+                    _ => FileSystem::Other,
+                }
             }
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             {
-                false
+                FileSystem::Other
             }
         }
     }
@@ -499,7 +545,7 @@ mod imp {
     use std::io;
     use std::path::{Path, PathBuf};
 
-    use super::{FileInfo, FileKind};
+    use super::{FileInfo, FileKind, FileSystem};
 
     pub(crate) fn current_uid() -> u32 {
         0
@@ -660,8 +706,9 @@ mod imp {
             Ok(())
         }
 
-        pub(crate) fn short_reads_end_files(&self) -> bool {
-            false
+        /// Unknown without `fstatfs`: the cautious answer.
+        pub(crate) fn file_system(&self) -> FileSystem {
+            FileSystem::Other
         }
     }
 }

@@ -133,7 +133,7 @@ pub(crate) enum ShortRead {
     Continue,
     /// Always: a regular file on a file system that serves reads from the
     /// page cache up to the file's size (see
-    /// [`crate::platform::DirHandle::short_reads_end_files`]).
+    /// [`crate::platform::FileSystem::short_reads_end_files`]).
     End,
     /// Once this many bytes, the size `fstat` reported, have been read. That
     /// holds on any file system for a file that is replaced by rename and

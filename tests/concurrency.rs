@@ -422,7 +422,7 @@ fn writers_killed_mid_write_never_tear_an_index() {
         });
 
         let mut rng = XorShift::new(0x4b11);
-        let versioned = root.join("v1");
+        let versioned = root.join(versioned_name());
         for round in 0..60 {
             let known = names_with_prefix(&versioned, ".tmp-");
             let mut child = epcache_settle(&root, "0")
@@ -473,7 +473,7 @@ fn writers_killed_mid_write_never_tear_an_index() {
     });
     assert_no_failures(failures.into_inner().unwrap());
 
-    let versioned = root.join("v1");
+    let versioned = root.join(versioned_name());
     let leftovers = names_with_prefix(&versioned, ".tmp-");
     eprintln!(
         "kill: {killed} writers killed, {finished} finished (whole rebuild {whole:?}), \
@@ -628,7 +628,7 @@ fn clear_racing_consults_and_rebuilds() {
     assert_eq!(consulted.outcome.lookup, Lookup::Hit);
     assert_eq!(consulted.index, expected);
     assert!(
-        names_with_prefix(&root.join("v1"), ".tmp-").is_empty(),
+        names_with_prefix(&root.join(versioned_name()), ".tmp-").is_empty(),
         "a temp file survived"
     );
 }

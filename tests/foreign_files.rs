@@ -222,8 +222,8 @@ fn old_site(tmp: &Path) -> PathBuf {
 /// that ownership and permissions alone would allow using it.
 fn plant_cache_shaped_data(dir: &Path, tag: Option<&str>) {
     for sub in [
+        versioned_name().as_str(),
         "v1",
-        "v2",
         "v7",
         ".trash-old",
         ".trash-4242-1700000000000000000",
@@ -232,11 +232,11 @@ fn plant_cache_shaped_data(dir: &Path, tag: Option<&str>) {
         fs::write(dir.join(sub).join("keep.txt"), b"precious\n").unwrap();
     }
     fs::write(
-        dir.join("v1").join(hex_name('a')),
+        dir.join(versioned_name()).join(hex_name('a')),
         b"precious, not an index file\n",
     )
     .unwrap();
-    let temp = dir.join("v1/.tmp-Ab12Cd");
+    let temp = dir.join(versioned_name()).join(".tmp-Ab12Cd");
     fs::write(&temp, b"precious, not a temporary file\n").unwrap();
     set_mtime_ago(&temp, Duration::from_secs(86_400));
     fs::write(dir.join(hex_name('b')), b"precious\n").unwrap();
@@ -581,8 +581,8 @@ fn prune_and_clear_still_tidy_epcaches_own_cache() {
     let leftovers = [
         root.join("v7"),
         root.join(".trash-4242-1700000000000000000"),
-        root.join("v1").join(hex_name('a')),
-        root.join("v1/.tmp-Ab12Cd"),
+        root.join(versioned_name()).join(hex_name('a')),
+        root.join(versioned_name()).join(".tmp-Ab12Cd"),
     ];
     for dir in &leftovers[..2] {
         fs::create_dir(dir).unwrap();
@@ -617,7 +617,7 @@ fn prune_and_clear_still_tidy_epcaches_own_cache() {
 
     let cleared = run_json(&mut at_root(&root, Clear, &site));
     assert!(cleared["removed"].is_string(), "{cleared}");
-    assert!(!root.join("v1").exists());
+    assert!(!root.join(versioned_name()).exists());
     assert!(root.join("CACHEDIR.TAG").is_file());
 }
 
@@ -629,14 +629,14 @@ fn prune_and_clear_still_tidy_epcaches_own_cache() {
 fn cache_with_symlinked_v1(tmp: &Path, site: &Path) -> (PathBuf, PathBuf) {
     let root = genuine_cache(tmp, "cache", site);
     let elsewhere = tmp.join("elsewhere");
-    fs::rename(root.join("v1"), &elsewhere).unwrap();
+    fs::rename(root.join(versioned_name()), &elsewhere).unwrap();
     fs::write(elsewhere.join(hex_name('a')), b"precious\n").unwrap();
     let temp = elsewhere.join(".tmp-Ab12Cd");
     fs::write(&temp, b"precious\n").unwrap();
     set_mtime_ago(&temp, Duration::from_secs(86_400));
     fs::create_dir(elsewhere.join("sub")).unwrap();
     fs::write(elsewhere.join("sub/keep.txt"), b"precious\n").unwrap();
-    symlink(&elsewhere, root.join("v1")).unwrap();
+    symlink(&elsewhere, root.join(versioned_name())).unwrap();
     (root, elsewhere)
 }
 
@@ -649,7 +649,7 @@ fn a_symlinked_versioned_directory_is_not_followed() {
         let (root, elsewhere) = cache_with_symlinked_v1(tmp.path(), &site);
         let before = snapshot(&elsewhere);
         let out = run_guarded(&mut at_root(&root, action, &site));
-        let what = format!("v1 -> a directory elsewhere, {action:?}");
+        let what = format!("the versioned directory -> a directory elsewhere, {action:?}");
         judge(&mut findings, &what, action, &out, &uncached(&site));
         if action == Status {
             check_not_trusted(&mut findings, &what, &out);
@@ -694,7 +694,7 @@ fn an_index_file_symlinked_to_a_valid_index_elsewhere_is_not_trusted() {
 
         let before = snapshot(&other);
         let out = run_guarded(&mut at_root(&root, action, &site));
-        let what = format!("v1/<index> -> another cache's valid index, {action:?}");
+        let what = format!("<versioned>/<index> -> another cache's valid index, {action:?}");
         judge(&mut findings, &what, action, &out, &uncached(&site));
         if action == Status {
             check_not_trusted(&mut findings, &what, &out);
@@ -728,7 +728,7 @@ fn check_unreadable_index(label: &str, plant: impl Fn(&Path)) {
     let expected = uncached(&site);
     let mut findings = Findings::default();
     for (action, out) in actions.iter().zip(&outputs) {
-        let what = format!("v1/<index> is {label}, {action:?}");
+        let what = format!("<versioned>/<index> is {label}, {action:?}");
         judge(&mut findings, &what, *action, out, &expected);
         if *action == Status {
             check_not_trusted(&mut findings, &what, out);
@@ -772,7 +772,7 @@ fn as_nobody_an_index_symlink_to_roots_file_is_not_followed() {
         // Root's valid index file for the same site, readable by all.
         let roots = genuine_cache(tmp.path(), "root-cache", &site);
         chmod(&roots, 0o755);
-        chmod(&roots.join("v1"), 0o755);
+        chmod(&roots.join(versioned_name()), 0o755);
         let roots_file = index_file(&roots, &site);
         chmod(&roots_file, 0o644);
         // Nobody's own cache, its index file a symlink to root's.

@@ -12,13 +12,13 @@
 //! * no index file is written, by the consult or by `rebuild`, which
 //!   reports `"publish": "incomplete"`;
 //! * once the file system is healthy again — the same mount, so the path
-//!   entry's key (device, inode, mtime, ctime, size) is unchanged — a
-//!   consult through the cache answers exactly like a fresh scan.
+//!   entry's key (inode, mtime, ctime, size) is unchanged — a consult
+//!   through the cache answers exactly like a fresh scan.
 //!
-//! The mount is healed, not remounted: a new mount gets a new device
-//! number, which is part of the key, so a stale index would go unused
-//! anyway. Another test shows that the passthrough serves the source
-//! unchanged, inode numbers and modes included.
+//! The mount is healed, not remounted, so that nothing but the fault
+//! changes between the two consults. Another test shows that the
+//! passthrough serves the source unchanged, inode numbers and modes
+//! included.
 //!
 //! The tests skip (with a message) without /dev/fuse, without root or
 //! `fusermount3`, or without a Python that has mfusepy: the pinned test

@@ -197,14 +197,20 @@ fn a_cache_directory_owned_by_another_user_is_not_used() {
         publishing(&root).consult(&site).outcome.publish,
         Some(Publish::Published)
     );
-    chown(&root.join("v1"), OTHER_UID);
+    chown(&root.join(versioned_name()), OTHER_UID);
     assert_refused(&root, &site, |p| matches!(p, Publish::ForeignOwned(_)));
 }
 
 #[test]
 fn a_cache_directory_others_can_write_is_not_used() {
     let (tmp, site) = setup();
-    for (dir, bits) in [("", 0o777), ("", 0o720), ("v1", 0o707), ("v1", 0o770)] {
+    let v = versioned_name();
+    for (dir, bits) in [
+        ("", 0o777),
+        ("", 0o720),
+        (v.as_str(), 0o707),
+        (v.as_str(), 0o770),
+    ] {
         let root = tmp.path().join(format!("cache-{}{bits:o}", dir.len()));
         // A valid file first, which would be a hit.
         assert_eq!(
@@ -307,7 +313,11 @@ fn new_cache_files_and_directories_are_private() {
     assert_eq!(first(&parse_json(&out.stdout))["publish"], "published");
     let file = index_file(&root, &site);
     assert_eq!(mode(&root), 0o700, "cache root");
-    assert_eq!(mode(&root.join("v1")), 0o700, "versioned directory");
+    assert_eq!(
+        mode(&root.join(versioned_name())),
+        0o700,
+        "versioned directory"
+    );
     assert_eq!(mode(&file), 0o600, "index file");
     assert_eq!(owner(&file), euid());
     // Republishing keeps it private.
@@ -353,7 +363,7 @@ fn a_read_only_cache_directory_answers_correctly_and_writes_nothing() {
     assert_eq!(first(&parse_json(&rebuilt.stdout))["publish"], "published");
     let file = index_file(&root, &site);
     assert_eq!(owner(&file), NOBODY);
-    chmod(&root.join("v1"), 0o500);
+    chmod(&root.join(versioned_name()), 0o500);
     check_read_only(&bin, &root, &site, "hit");
     write_dist(
         &site,

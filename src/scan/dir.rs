@@ -10,17 +10,20 @@ use super::{
     Source,
 };
 use crate::index::IndexBuilder;
-use crate::pipeline::process_while_listing;
-use crate::platform::{self, DirHandle, FileKind};
+use crate::pipeline::{process_while_listing, Parallelism};
+use crate::platform::{self, DirHandle, FileKind, FileSystem};
 use crate::read_buf::{ReadBuf, ShortRead};
 
-/// Candidates per block: small enough that readers start early and finish
-/// together, large enough that each part's interning still pays.
+/// Candidates per block on a local file system: small enough that readers
+/// start early and finish together, large enough that each part's
+/// interning still pays. (A latency-bound one takes smaller blocks.)
 const BLOCK: usize = 24;
 
 pub(super) struct DirSource<'h> {
     /// The path entry, opened once: everything is read relative to it.
     dir: &'h DirHandle,
+    /// What it is stored on.
+    file_system: FileSystem,
     /// What a short read of a file in it means.
     short_read: ShortRead,
     /// Where [`DirHandle::open_file`] builds each file name.
@@ -29,13 +32,15 @@ pub(super) struct DirSource<'h> {
 
 impl<'h> DirSource<'h> {
     pub(super) fn new(dir: &'h DirHandle) -> Self {
-        let short_read = if dir.short_reads_end_files() {
+        let file_system = dir.file_system();
+        let short_read = if file_system.short_reads_end_files() {
             ShortRead::End
         } else {
             ShortRead::Continue
         };
         DirSource {
             dir,
+            file_system,
             short_read,
             name_scratch: Vec::new(),
         }
@@ -45,6 +50,7 @@ impl<'h> DirSource<'h> {
     fn another_reader(&self) -> Self {
         DirSource {
             dir: self.dir,
+            file_system: self.file_system,
             short_read: self.short_read,
             name_scratch: Vec::new(),
         }
@@ -81,7 +87,7 @@ impl Source for DirSource<'_> {
         let dir = self.dir;
         let mut notes = Notes::default();
         let done = process_while_listing(
-            BLOCK,
+            Parallelism::for_file_system(self.file_system, BLOCK),
             |found| {
                 let listed = dir.for_each_entry(|file_name, is_dir| {
                     if let Some(candidate) =

@@ -22,7 +22,7 @@ use crate::entry_points;
 use crate::freshness::Key;
 use crate::index::{DistFacts, Index, IndexBuilder, Kind};
 use crate::metadata;
-use crate::platform::{self, DirHandle, FileKind};
+use crate::platform::{self, DirHandle, FileInfo, FileKind};
 use crate::pystr::{
     before_first, before_last, legacy_normalize_name, normalize_name, normalize_name_into,
     py_splitext,
@@ -176,6 +176,10 @@ fn listed_path(path_entry: &Path) -> &Path {
 pub(crate) struct OpenEntry {
     /// The key when it was opened.
     pub key: Key,
+    /// The device it was opened on. Not part of the key (machines sharing
+    /// a home see different device numbers), but within this process a
+    /// path that moved to another file system names another directory.
+    device: u64,
     opened: Opened,
 }
 
@@ -198,6 +202,7 @@ impl OpenEntry {
         };
         Ok(OpenEntry {
             key: Key::from_info(&info),
+            device: info.device,
             opened,
         })
     }
@@ -236,13 +241,14 @@ impl OpenEntry {
     /// Whether the opened directory or file is still as it was opened, and
     /// `path` still names it: only then does a scan describe the key.
     pub(crate) fn unchanged_since_opened(&self, path: &Path) -> bool {
-        let now = match &self.opened {
-            Opened::Dir(dir) => dir.info(),
-            Opened::File(file) => platform::fstat(file),
-            Opened::Other => return Key::observe(path).is_ok_and(|key| key == self.key),
+        let as_opened =
+            |info: &FileInfo| Key::from_info(info) == self.key && info.device == self.device;
+        let handle_unchanged = match &self.opened {
+            Opened::Dir(dir) => dir.info().is_ok_and(|info| as_opened(&info)),
+            Opened::File(file) => platform::fstat(file).is_ok_and(|info| as_opened(&info)),
+            Opened::Other => true,
         };
-        now.is_ok_and(|info| Key::from_info(&info) == self.key)
-            && Key::observe(path).is_ok_and(|key| key == self.key)
+        handle_unchanged && platform::stat(path).is_ok_and(|info| as_opened(&info))
     }
 }
 

@@ -351,6 +351,11 @@ pub fn entry_points_json(value: &Value) -> Vec<SelectedEp> {
 // ---------------------------------------------------------------------------
 // The cache on disk
 
+/// The name of the cache's versioned directory (`v` and the format version).
+pub fn versioned_name() -> String {
+    format!("v{}", epcache::format::FORMAT_VERSION)
+}
+
 /// The index file a cache rooted at `cache_root` uses for `site`.
 pub fn index_file(cache_root: &Path, site: &Path) -> PathBuf {
     Cache::at(cache_root).index_file(site).unwrap()

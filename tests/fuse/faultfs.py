@@ -17,11 +17,14 @@ program sees the same tree either way except where told otherwise:
   ``.``). Opening it still works, as on a disk with a bad sector.
 * ``--eio-open GLOB`` (repeatable) makes ``open``/``opendir`` of matching
   paths fail with EIO instead.
+* ``--attr-timeout SECS`` is how long the kernel may keep attributes and
+  names it looked up (FUSE's ``attr_timeout`` and ``entry_timeout``;
+  libfuse's default is 1 s). 0 sends every lookup and ``stat`` to the
+  harness, as a network file system with attribute caching off; 60 is
+  NFS's longest directory attribute cache (``acdirmax``).
 * ``--faults-while FILE`` injects the EIO faults only while FILE exists
   (checked on every operation), so a test can heal the mount without
-  remounting it. A new mount gets a new device number, and a program that
-  keys a directory on (device, inode, mtime...) would see another
-  directory.
+  remounting it (a new mount would also change the device number).
 
 Inode numbers and modes are SOURCE's own, in ``getattr`` and in ``readdir``
 alike (the mount uses ``use_ino``), so that a program listing the mount
@@ -233,7 +236,15 @@ def parse_args(argv):
         metavar="FILE",
         help="inject EIO faults only while FILE exists",
     )
+    parser.add_argument(
+        "--attr-timeout",
+        type=float,
+        metavar="SECS",
+        help="how long the kernel keeps attributes and names (attr_timeout, entry_timeout)",
+    )
     args = parser.parse_args(argv)
+    if args.attr_timeout is not None and args.attr_timeout < 0:
+        parser.error("--attr-timeout must not be negative")
     if args.delay_us < 0:
         parser.error("--delay-us must not be negative")
     if not os.path.isdir(args.source):
@@ -300,6 +311,9 @@ def main(argv=None):
         faults_while=args.faults_while,
     )
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    timeouts = {}
+    if args.attr_timeout is not None:
+        timeouts = {"attr_timeout": args.attr_timeout, "entry_timeout": args.attr_timeout}
     fuse.FUSE(
         operations,
         args.mountpoint,
@@ -308,9 +322,11 @@ def main(argv=None):
         use_ino=True,
         fsname="faultfs",
         subtype="faultfs",
-        # libfuse 3.14 complains about its own defaults without these.
-        max_threads=16,
-        max_idle_threads=16,
+        # Many requests in flight (a reader may keep dozens going, as over
+        # NFS). libfuse 3.14 complains about its own defaults without these.
+        max_threads=64,
+        max_idle_threads=64,
+        **timeouts,
     )
     return 0
 
