@@ -11,6 +11,11 @@ if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 
+# tests/slow_fs.rs mounts the FUSE harness examples/slowfs.rs; `cargo test`
+# builds examples only as test harnesses, so the program is built first.
+echo "==> cargo build --example slowfs" >&2
+cargo build --example slowfs
+
 echo "==> cargo test --all-targets" >&2
 cargo test --all-targets
 

@@ -17,7 +17,9 @@
 //! They skip (with a message) without /dev/fuse, root or fusermount3; the
 //! namespace test also without root, `unshare` and `nsenter`. Under CI
 //! (`CI=true`) a missing harness binary or oracle fails them instead.
-//! `cargo test` builds the harness (examples are built with the tests).
+//! The harness must be built first (`cargo build --example slowfs`, as
+//! `scripts/test.sh` does): `cargo test` builds examples only as test
+//! harnesses.
 
 mod common;
 // Shared with tests/conformance.rs, which uses all of them.
@@ -86,7 +88,7 @@ fn harness() -> Result<PathBuf, String> {
         return Err("neither root nor fusermount3".into());
     }
     slowfs_binary().ok_or_else(|| {
-        "no target/<profile>/examples/slowfs (run `cargo test`, which builds examples)".into()
+        "no target/<profile>/examples/slowfs (run `cargo build --example slowfs` first)".into()
     })
 }
 
