@@ -11,7 +11,9 @@ site-packages and everything imported lazily keep working). ``--mode
 enabled`` imports epcache and calls ``epcache.install()`` first; ``stock``
 never imports epcache. The module observed is the stdlib's
 ``importlib.metadata`` or the ``importlib_metadata`` backport (imported from
-``--backport-dir`` when given).
+``--backport-dir`` when given); ``--import-backport`` observes the stdlib's
+functions after the backport was imported, which replaces the stdlib's
+distribution finder with its own.
 
 Prints one JSON object: ``observations``, a list of ``[label, value]`` in a
 fixed order (``value`` is what the call returned, rendered to plain data, or
@@ -31,6 +33,11 @@ def parse_args():
     p.add_argument("--module", choices=("std", "backport"), required=True)
     p.add_argument("--mode", choices=("stock", "enabled"), required=True)
     p.add_argument("--backport-dir")
+    p.add_argument(
+        "--import-backport",
+        action="store_true",
+        help="with --module std: import the backport first (it then takes over stock discovery)",
+    )
     p.add_argument("--entry", action="append", default=[])
     return p.parse_args()
 
@@ -43,6 +50,8 @@ if ARGS.mode == "enabled":
 
     epcache.install()
 if ARGS.module == "std":
+    if ARGS.import_backport:
+        import importlib_metadata  # noqa: F401
     import importlib.metadata as md
 else:
     import importlib_metadata as md
@@ -234,7 +243,11 @@ def main():
         stats = epcache.stats()
     record = {
         "python": "%d.%d.%d" % sys.version_info[:3],
-        "module_version": os.path.basename(ARGS.backport_dir) if ARGS.backport_dir else "stdlib",
+        "module_version": (
+            ("stdlib, with " if ARGS.module == "std" else "") + os.path.basename(ARGS.backport_dir)
+            if ARGS.backport_dir
+            else "stdlib"
+        ),
         "patched": hasattr(md.entry_points, "__epcache_stock__"),
         "observations": OUT,
         "stats": stats,

@@ -3,7 +3,8 @@
 For each CPython the machine has under ``$(pyenv root)/versions`` (3.9 to
 3.13), each module answered for (the stdlib's ``importlib.metadata``, and
 the ``importlib_metadata`` backport at two versions on either side of its
-``_prefer_valid`` change) and each fixture (``plain``: the pinned venv of
+``_prefer_valid`` change, and the stdlib's functions once the newer
+backport has been imported too) and each fixture (``plain``: the pinned venv of
 real pip-installed distributions; ``shadowed``: ``shadow_fixture``'s path
 entries in front of it), ``observe.py`` runs three times: stock, then
 enabled with no index yet (a scan), then enabled again (answered from the
@@ -62,7 +63,9 @@ def find_interpreters():
 
 
 INTERPRETERS = find_interpreters()
-MODULES = ("std",) + tuple(f"backport-{v}" for v in BACKPORTS)
+# "std+backport-V": the stdlib's functions after the backport was imported
+# too (it replaces the stdlib's distribution finder with its own).
+MODULES = ("std",) + tuple(f"backport-{v}" for v in BACKPORTS) + (f"std+backport-{BACKPORTS[-1]}",)
 FIXTURES = ("plain", "shadowed")
 CELLS = [(minor, module, fixture) for minor in INTERPRETERS for module in MODULES for fixture in FIXTURES]
 RESULTS = {}
@@ -139,6 +142,9 @@ def observe(matrix, minor, module, fixture, mode, cache):
     args = [str(matrix["venvs"][minor]), str(OBSERVER), "--mode", mode]
     if module == "std":
         args += ["--module", "std"]
+    elif module.startswith("std+"):
+        backport = matrix["backports"][module[len("std+") :]]
+        args += ["--module", "std", "--backport-dir", str(backport), "--import-backport"]
     else:
         args += ["--module", "backport", "--backport-dir", str(matrix["backports"][module])]
     for entry in matrix["fixtures"][fixture]:
