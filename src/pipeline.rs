@@ -84,9 +84,11 @@ pub(crate) struct Done<T, R> {
 /// listing of one block is processed by the calling thread alone.
 ///
 /// When a block turns out slow ([`SLOW_ITEM`] per item), the file system is
-/// latency-bound: from then on blocks are small and threads are started,
-/// by the listing and then by the caller while blocks wait, up to
-/// [`LATENCY_BOUND_THREADS`].
+/// latency-bound: from then on threads are started, by the listing and then
+/// by the caller while blocks wait, up to [`LATENCY_BOUND_THREADS`]. The
+/// blocks stay as long as they were: where a block ends depends only on the
+/// listing and the file system's kind, never on timing, so two scans of
+/// one directory build the same index, byte for byte.
 ///
 /// A helper that cannot be started (a pids limit, no address space for
 /// its stack) is not an error: the threads already working, the caller at
@@ -132,7 +134,6 @@ where
                 if !latency_bound && slow.load(Ordering::Relaxed) {
                     latency_bound = true;
                     helpers.wanted = LATENCY_BOUND_THREADS - 1;
-                    writer.block_len = LATENCY_BOUND_BLOCK;
                 }
                 writer.push(item);
                 if writer.blocks > helpers.running.len() {
@@ -345,6 +346,29 @@ mod tests {
             assert_eq!(doubled, (0..count).map(|i| i * 2).collect::<Vec<_>>());
             assert!(done.iter().all(|d| d.items.len() <= 24));
         }
+    }
+
+    #[test]
+    fn slow_blocks_add_threads_but_keep_block_boundaries() {
+        let threads = Mutex::new(std::collections::HashSet::new());
+        let done = process_while_listing(
+            Parallelism::for_file_system(FileSystem::Local, 4),
+            |feed| (0..64).for_each(&mut *feed),
+            || (),
+            |(), items: &[u32]| {
+                threads.lock().unwrap().insert(std::thread::current().id());
+                // Every block is slow: the pipeline turns latency-bound.
+                std::thread::sleep(SLOW_ITEM * 2 * items.len() as u32);
+                items.len()
+            },
+        );
+        let lens: Vec<usize> = done.iter().map(|d| d.items.len()).collect();
+        assert_eq!(lens, vec![4; 16], "block boundaries moved");
+        let used = threads.into_inner().unwrap().len();
+        assert!(
+            used > MAX_LOCAL_THREADS,
+            "{used} threads: slow blocks should have added helpers"
+        );
     }
 
     #[test]
