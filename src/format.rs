@@ -352,6 +352,88 @@ mod tests {
         }
     }
 
+    /// A fixed index with a fingerprint, a diagnostic, a distribution
+    /// without metadata and non-ASCII text: every part of the layout.
+    fn golden_sample() -> (Header, Vec<u8>, IndexData) {
+        let mut b = IndexBuilder::default();
+        b.entry_diagnostic("a child name that is not UTF-8 was skipped".to_owned());
+        b.push(
+            Kind::DistInfo,
+            "Zeta_Pkg-2.0.dist-info",
+            "zeta-pkg",
+            Some("zeta_pkg"),
+            DistFacts {
+                name: Some("Zeta.Pkg"),
+                version: Some("2.0"),
+                entry_points: vec![
+                    ("console_scripts", "zeta", "zeta.cli:main [extra]"),
+                    ("épcache.plugins", "naïve", "zeta.plug"),
+                ],
+                diagnostics: vec!["entry_points.txt line 3: no '='".to_owned()],
+                incomplete: false,
+            },
+        );
+        b.push(
+            Kind::EggInfoFile,
+            "empty-1.0.egg-info",
+            "empty",
+            Some("empty"),
+            DistFacts {
+                name: None,
+                version: None,
+                entry_points: vec![],
+                diagnostics: vec![],
+                incomplete: false,
+            },
+        );
+        let header = Header {
+            version: FORMAT_VERSION,
+            flags: FLAG_PROVISIONAL,
+            written_at_ns: 1_700_000_000_123_456_789,
+            key: Key {
+                mtime_ns: 1_690_000_000_000_000_001,
+                ctime_ns: 1_690_000_000_000_000_002,
+                inode: 4242,
+                size: 4096,
+            },
+        };
+        let fingerprint = b"fingerprint bytes".to_vec();
+        (header, fingerprint, b.finish(PathBuf::new()).data().clone())
+    }
+
+    /// The layout is pinned: a change to any byte of a file epcache writes
+    /// must come with a new [`FORMAT_VERSION`] (and a new golden file, made
+    /// with `EPCACHE_BLESS=1 cargo test --lib golden`), never by accident.
+    #[test]
+    fn golden_bytes() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(format!("index-v{FORMAT_VERSION}.bin"));
+        let (header, fingerprint, data) = golden_sample();
+        let bytes = encode(&header, b"/golden/site-packages", &fingerprint, &data).unwrap();
+        if std::env::var_os("EPCACHE_BLESS").is_some() {
+            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+            std::fs::write(&golden, &bytes).unwrap();
+        }
+        let expected = std::fs::read(&golden).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; a new format version needs its golden file (EPCACHE_BLESS=1)",
+                golden.display()
+            )
+        });
+        assert!(
+            bytes == expected,
+            "the encoding of the golden index changed without a new FORMAT_VERSION \
+             (first difference at byte {:?})",
+            bytes.iter().zip(&expected).position(|(a, b)| a != b)
+        );
+        let parts = split(&expected).unwrap();
+        assert!(parts.checksum_ok);
+        assert_eq!(parts.header, header);
+        assert_eq!(parts.fingerprint, fingerprint.as_slice());
+        assert_eq!(decode_payload(parts.payload).unwrap(), data);
+    }
+
     #[test]
     fn other_versions_and_magic_are_named() {
         let (header, data) = sample();
