@@ -3,8 +3,9 @@
 pip (and any installer that runs in an interpreter with the hook loaded)
 asks importlib.metadata what is installed before it changes a path entry.
 So every process that *queried* remembers, for each path entry it
-consulted, the key it saw (the same ``stat`` fields the native module uses:
-mtime and ctime in ns, inode, device, size). At exit it takes each key
+consulted, the key it saw (the ``stat`` fields the native module uses:
+mtime and ctime in ns, inode, size; plus the device, which within one
+machine tells a remounted entry apart). At exit it takes each key
 again; for the entries whose key differs, and whose index is not already a
 hit (someone else rebuilt it), it rebuilds the index, exactly as
 ``python -m epcache rebuild`` does: inside the settle time that publishes a
