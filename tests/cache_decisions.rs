@@ -383,3 +383,43 @@ fn a_change_during_the_scan_is_not_published() {
         outcomes.len()
     );
 }
+
+/// A venv recreated at the same path has a new inode, so a new index file
+/// name: the old file is never read again, and `prune` removes it while
+/// keeping the new one (and the files of entries that did not change).
+#[test]
+fn a_recreated_path_entry_gets_a_new_file_and_prune_removes_the_old() {
+    let tmp = tempdir();
+    let site = make_site(&tmp.path().join("site"), 4);
+    let other = make_site(&tmp.path().join("other"), 2);
+    let root = tmp.path().join("cache");
+    let cache = publishing(&root);
+    assert_eq!(consult_checked(&cache, &site), published(Lookup::NoFile));
+    assert_eq!(consult_checked(&cache, &other), published(Lookup::NoFile));
+    let old_file = index_file(&root, &site);
+    let other_file = index_file(&root, &other);
+
+    // Built beside the old one and renamed into place, as `python -m venv`
+    // into a temporary name would: the old inode is still in use when the
+    // new directory is made, so the numbers differ. (A directory made
+    // right after the old one was removed often gets its inode back; then
+    // the name stays and the key's ctime tells the two apart.)
+    let replacement = make_site(&tmp.path().join("site.new"), 3);
+    fs::remove_dir_all(&site).unwrap();
+    fs::rename(&replacement, &site).unwrap();
+    let new_file = index_file(&root, &site);
+    assert_ne!(new_file, old_file, "the inode is part of the name");
+    assert_eq!(consult_checked(&cache, &site), published(Lookup::NoFile));
+    assert_eq!(consult_checked(&cache, &site), hit());
+
+    let report = cache
+        .dir()
+        .unwrap()
+        .prune(Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(report.orphaned, 1, "{report:?}");
+    assert!(!old_file.exists(), "the old entry's file was kept");
+    assert!(new_file.exists() && other_file.exists());
+    assert_eq!(consult_checked(&cache, &site), hit());
+    assert_eq!(consult_checked(&cache, &other), hit());
+}
