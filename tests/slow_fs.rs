@@ -92,6 +92,28 @@ fn harness() -> Result<PathBuf, String> {
     })
 }
 
+/// The harness for `test`, and whether a Python can run there too when
+/// `python` says so; `None` after saying why the test is skipped.
+fn harness_for(test: &str, python: bool) -> Option<PathBuf> {
+    let binary = match harness() {
+        Ok(binary) => binary,
+        Err(why) => {
+            skip_or_fail(test, &why);
+            return None;
+        }
+    };
+    if python {
+        if let Err(why) = oracle::available() {
+            skip_or_fail(
+                test,
+                &format!("python3 (importlib.metadata) cannot run: {why}"),
+            );
+            return None;
+        }
+    }
+    Some(binary)
+}
+
 /// A running slowfs mount. Dropping it stops the harness, which unmounts.
 struct SlowFs {
     child: Child,
@@ -179,14 +201,9 @@ fn oracle_eps(o: &oracle::Oracle) -> Vec<EpView> {
 
 #[test]
 fn a_slow_mount_answers_as_stock_cold_and_warm() {
-    let test = "a_slow_mount_answers_as_stock_cold_and_warm";
-    let binary = match harness() {
-        Ok(binary) => binary,
-        Err(why) => return skip_or_fail(test, &why),
+    let Some(binary) = harness_for("a_slow_mount_answers_as_stock_cold_and_warm", true) else {
+        return;
     };
-    if let Err(why) = oracle::available() {
-        return skip_or_fail(test, &format!("the importlib oracle cannot run: {why}"));
-    }
     let tmp = tempdir();
     let source = make_site(&tmp.path().join("site"), 48);
     set_mtime_ago(&source, Duration::from_secs(3600));
@@ -321,9 +338,8 @@ impl Drop for Machine {
 #[test]
 fn machines_sharing_a_home_converge_and_never_mix_environments() {
     let test = "machines_sharing_a_home_converge_and_never_mix_environments";
-    let binary = match harness() {
-        Ok(binary) => binary,
-        Err(why) => return skip_or_fail(test, &why),
+    let Some(binary) = harness_for(test, false) else {
+        return;
     };
     if !is_root() || !have("unshare") || !have("nsenter") {
         println!("skipped {test}: mount namespaces need root, unshare and nsenter");
@@ -478,13 +494,9 @@ fn epcache_names(cache: &Cache, entry: &Path) -> (Lookup, Vec<String>) {
 #[test]
 fn inside_the_attribute_window_epcache_answers_as_a_stock_process_does() {
     let test = "inside_the_attribute_window_epcache_answers_as_a_stock_process_does";
-    let binary = match harness() {
-        Ok(binary) => binary,
-        Err(why) => return skip_or_fail(test, &why),
+    let Some(binary) = harness_for(test, true) else {
+        return;
     };
-    if let Err(why) = oracle::available() {
-        return skip_or_fail(test, &format!("no python3 for the stock process: {why}"));
-    }
     const WINDOW: Duration = Duration::from_secs(3);
     let tmp = tempdir();
     let source = make_site(&tmp.path().join("site"), 10);
