@@ -16,8 +16,11 @@
 //! per entry. This is the per-process reuse stock `importlib.metadata`
 //! makes too (its `FastPath.lookup` is cached on each entry's mtime), so it
 //! also covers entries too fresh to publish, a disabled cache, and
-//! provisional files. It is not used when a key moved during the consult,
-//! or when a scan was incomplete (the next call scans again).
+//! provisional files. It is kept under the key each consult's answer
+//! describes (the key the index file matched, or the one the scan opened
+//! the entry with), so a first query stats each entry once, in its consult;
+//! a key that moved during a scan makes the next call consult again. It is
+//! not used when a scan was incomplete (the next call scans again).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -30,7 +33,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::cache::absolute;
 use crate::freshness::{Key, Settledness};
-use crate::{Cache, Distribution, Environment, Index, Lookup, Outcome, Publish, Selection};
+use crate::{Cache, Consulted, Distribution, Environment, Lookup, Outcome, Publish, Selection};
 
 /// `(name, version, unique_key, entry position, metadata name, kind)`.
 type DistTuple<'a> = (
@@ -132,13 +135,12 @@ fn path_entries(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// Whether an entry's consult may be remembered under `before`: its key
-/// did not move while it was consulted, and its answer is complete. That
-/// holds for a too-fresh directory too: within one process the memo
-/// answers as stock's own lookup cache does, which is keyed on each path
-/// entry's mtime alone.
-fn memoizable(index: &Index, before: Option<&Key>, after: Option<&Key>) -> bool {
-    before == after && index.is_complete()
+/// Whether an entry's consult may be remembered under the key it describes
+/// ([`Consulted::key`]): when its answer is complete. That holds for a
+/// too-fresh directory too: within one process the memo answers as stock's
+/// own lookup cache does, which is keyed on each path entry's mtime alone.
+fn memoizable(consulted: &Consulted) -> bool {
+    consulted.index.is_complete()
 }
 
 /// The combined indexes of one `sys.path`, as of one call.
@@ -146,13 +148,24 @@ fn memoizable(index: &Index, before: Option<&Key>, after: Option<&Key>) -> bool 
 struct Snapshot {
     env: Environment,
     outcomes: Vec<Outcome>,
+    /// The key each entry's answer describes (see [`Consulted::key`]).
+    keys: Vec<Option<Key>>,
     /// The global number of the first distribution of each path entry.
     offsets: Vec<usize>,
     memoized: bool,
 }
 
 impl Snapshot {
-    fn new(env: Environment, outcomes: Vec<Outcome>, memoized: bool) -> Snapshot {
+    fn new(consulted: Vec<Consulted>, memoized: bool) -> Snapshot {
+        let mut indexes = Vec::with_capacity(consulted.len());
+        let mut outcomes = Vec::with_capacity(consulted.len());
+        let mut keys = Vec::with_capacity(consulted.len());
+        for c in consulted {
+            indexes.push(c.index);
+            outcomes.push(c.outcome);
+            keys.push(c.key);
+        }
+        let env = Environment::from_indexes(indexes);
         let mut offsets = Vec::with_capacity(env.indexes().len());
         let mut total = 0;
         for index in env.indexes() {
@@ -162,6 +175,7 @@ impl Snapshot {
         Snapshot {
             env,
             outcomes,
+            keys,
             offsets,
             memoized,
         }
@@ -215,6 +229,17 @@ impl Snapshot {
     #[getter]
     fn memoized(&self) -> bool {
         self.memoized
+    }
+
+    /// Each path entry's key as `(mtime_ns, ctime_ns, inode, size)`, the
+    /// one its answer describes, or `None` where it could not be opened:
+    /// what `os.stat` gives while nothing changed, so the installer hook
+    /// needs no `stat` of its own.
+    fn keys(&self) -> Vec<Option<(i64, i64, u64, u64)>> {
+        self.keys
+            .iter()
+            .map(|k| k.map(|k| (k.mtime_ns, k.ctime_ns, k.inode, k.size)))
+            .collect()
     }
 
     /// Whether every path entry's scan read everything it tried to (see
@@ -396,30 +421,36 @@ fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> 
     guarded(|| {
         let given = path_entries(paths)?;
         let absolute: Vec<PathBuf> = given.iter().map(|p| absolute(p)).collect();
-        let keys: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
         with_state(|state| {
             state.counters.snapshots += 1;
+            // A repeated query: one stat per entry tells whether the last
+            // answer still holds.
             if let Some(memo) = &state.memo {
-                if memo.given == given && memo.absolute == absolute && memo.keys == keys {
+                if memo.given == given
+                    && memo.absolute == absolute
+                    && absolute
+                        .iter()
+                        .zip(&memo.keys)
+                        .all(|(p, key)| Key::observe(p).ok() == *key)
+                {
                     state.counters.memo_reuses += 1;
                     return Ok(memo.snapshot.clone_ref(py));
                 }
             }
-            let (env, outcomes) = state.cache.consult_all(&given);
-            let after: Vec<Option<Key>> = absolute.iter().map(|p| Key::observe(p).ok()).collect();
-            let memoized =
-                env.indexes().iter().zip(keys.iter().zip(&after)).all(
-                    |(index, (before, after))| memoizable(index, before.as_ref(), after.as_ref()),
-                );
-            for outcome in &outcomes {
+            // Each consult takes the key its answer describes; that is the
+            // key the memo is kept under, so no stat is taken twice.
+            let consulted: Vec<Consulted> = given.iter().map(|p| state.cache.consult(p)).collect();
+            let memoized = consulted.iter().all(memoizable);
+            for c in &consulted {
                 state.counters.consults += 1;
-                if outcome.is_hit() {
+                if c.outcome.is_hit() {
                     state.counters.hits += 1;
-                } else if outcome.lookup != Lookup::NoEntry {
+                } else if c.outcome.lookup != Lookup::NoEntry {
                     state.counters.scans += 1;
                 }
             }
-            let snapshot = Py::new(py, Snapshot::new(env, outcomes, memoized))?;
+            let keys: Vec<Option<Key>> = consulted.iter().map(|c| c.key).collect();
+            let snapshot = Py::new(py, Snapshot::new(consulted, memoized))?;
             state.memo = memoized.then(|| Memo {
                 given,
                 absolute,

@@ -38,6 +38,12 @@ pub struct Consulted {
     pub index: Index,
     /// Where it came from and what was written.
     pub outcome: Outcome,
+    /// The path entry's key that `index` describes: the key the index file
+    /// matched, or the one taken when the scan opened the entry; `None`
+    /// when it could not be opened. A caller that keeps the answer may
+    /// trust it while a `stat` of the entry still gives this key, without
+    /// taking one of its own now.
+    pub key: Option<Key>,
 }
 
 /// What `status` reports for one path entry, without writing anything.
@@ -229,6 +235,7 @@ impl Cache {
                 lookup,
                 publish: Some(publish),
             },
+            key: Some(entry.key),
         }
     }
 
@@ -282,6 +289,7 @@ impl Cache {
         Consulted {
             index: Index::from_parts(path_entry.to_path_buf(), trusted.data),
             outcome: Outcome { lookup, publish },
+            key: Some(key),
         }
     }
 
@@ -435,9 +443,11 @@ fn entry_lookup(action: &str, err: &io::Error) -> Lookup {
 
 /// Where a scan result came from when the cache was not consulted.
 fn scanned(path_entry: &Path, lookup: Lookup, publish: Option<Publish>) -> Consulted {
+    let (index, key) = crate::scan::scan_with_key(path_entry);
     Consulted {
-        index: crate::scan(path_entry),
+        index,
         outcome: Outcome { lookup, publish },
+        key,
     }
 }
 

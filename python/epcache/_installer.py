@@ -3,9 +3,9 @@
 pip (and any installer that runs in an interpreter with the hook loaded)
 asks importlib.metadata what is installed before it changes a path entry.
 So every process that *queried* remembers, for each path entry it
-consulted, the key it saw (the ``stat`` fields the native module uses:
-mtime and ctime in ns, inode, size; plus the device, which within one
-machine tells a remounted entry apart). At exit it takes each key
+consulted, the key its answer described (taken by the native module during
+the consult: mtime and ctime in ns, inode, size; no ``stat`` of its own).
+At exit it takes each key
 again; for the entries whose key differs, and whose index is not already a
 hit (someone else rebuilt it), it rebuilds the index, exactly as
 ``python -m epcache rebuild`` does: inside the settle time that publishes a
@@ -34,7 +34,7 @@ def _key(path):
         st = os.stat(path or ".")
     except (OSError, ValueError):
         return None
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_size)
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
 
 
 def consulted(snap, native):
@@ -54,7 +54,7 @@ def consulted(snap, native):
             atexit.register(_at_exit, os.getpid(), native)
             _state = True
         cwd = None
-        for entry in snap.path_entries():
+        for entry, key in zip(snap.path_entries(), snap.keys()):
             if type(entry) is not str:
                 continue
             where = None
@@ -63,7 +63,7 @@ def consulted(snap, native):
                     cwd = os.getcwd()
                 where = cwd
             if (entry, where) not in _keys:
-                _keys[(entry, where)] = _key(entry)
+                _keys[(entry, where)] = key
     except Exception:
         pass
 

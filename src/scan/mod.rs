@@ -141,9 +141,14 @@ trait Source {
 /// entry gives an empty index; an unreadable one gives an empty index with
 /// a diagnostic.
 pub fn scan(path_entry: impl AsRef<Path>) -> Index {
-    let path_entry = path_entry.as_ref();
+    scan_with_key(path_entry.as_ref()).0
+}
+
+/// [`scan`], and the key of the entry it opened (`None` when it could not
+/// be opened).
+pub(crate) fn scan_with_key(path_entry: &Path) -> (Index, Option<Key>) {
     match OpenEntry::open(listed_path(path_entry)) {
-        Ok(entry) => entry.scan(path_entry),
+        Ok(entry) => (entry.scan(path_entry), Some(entry.key)),
         Err(err) => {
             let mut builder = IndexBuilder::default();
             if platform::is_symlink_loop(&err) {
@@ -152,7 +157,7 @@ pub fn scan(path_entry: impl AsRef<Path>) -> Index {
             } else if !is_missing(&err) {
                 builder.entry_failure(format!("cannot open the path entry: {err}"));
             }
-            builder.finish(path_entry.to_path_buf())
+            (builder.finish(path_entry.to_path_buf()), None)
         }
     }
 }
