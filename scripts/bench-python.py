@@ -101,6 +101,27 @@ INSIDE = (
     "t1 = time.perf_counter(); {query}; t2 = time.perf_counter(); print(t1 - t0, t2 - t1)"
 )
 
+# Run in the enabled venv with EPCACHE_DISABLE=1, so that the start-up
+# line did nothing: it then times, inside the process, what epcache adds
+# at start (the .pth line, executed twice, as site.py does with a venv's
+# .pth files) and at the import of importlib.metadata (loading
+# epcache._hook by its path, and putting the stand-ins on the module).
+# Prints three numbers, in seconds.
+HOOK_INSIDE = r"""
+import os, sys, time
+line = open(sys.argv[1]).read()
+del os.environ["EPCACHE_DISABLE"]
+t0 = time.perf_counter(); exec(line); exec(line); t1 = time.perf_counter()
+watcher = sys.meta_path[0]
+assert getattr(watcher, "_epcache_watcher", False)
+hook = watcher.find_spec.__globals__["_load_hook"](); t2 = time.perf_counter()
+sys.meta_path.remove(watcher)
+import importlib.metadata as m
+t3 = time.perf_counter(); hook._patch(m); t4 = time.perf_counter()
+assert hasattr(m.entry_points, "__epcache_stock__")
+print(t1 - t0, t2 - t1, t4 - t3)
+"""
+
 REPEAT = r"""
 import json, time, importlib.metadata as m
 times = []
@@ -479,6 +500,8 @@ def main():
     hook_modules = {}
     inside_codes = {key: INSIDE.format(query=tails[key][1].split("; ", 1)[1]) for key in ("ep", "version", "scan")}
     inside = {(k, s): [] for k in inside_codes for s in SIDES}
+    hook_inside = {"line": [], "load": [], "patch": []}
+    pth = os.path.join(purelibs["enabled"], "epcache-startup.pth")
     for r in range(args.rounds):
         order = SIDES if r % 2 == 0 else SIDES[::-1]
         slots = [(key, side) for key, _, _ in commands for side in order]
@@ -510,6 +533,11 @@ def main():
         native = [n for n in walk(importtime(pythons["stock"], "import epcache._epcache", env))
                   if n["name"] == "epcache._epcache"]
         imp["native"].append(native[0]["cum"] if native else 0)
+        line_s, load_s, patch_s = map(float, run(
+            [pythons["enabled"], "-c", HOOK_INSIDE, pth], env=dict(env, EPCACHE_DISABLE="1")).stdout.split())
+        hook_inside["line"].append(line_s)
+        hook_inside["load"].append(load_s)
+        hook_inside["patch"].append(patch_s)
         for key, code in inside_codes.items():
             for side in order:
                 _, query_s = map(float, run([pythons[side], "-c", code], env=env).stdout.split())
@@ -562,6 +590,9 @@ def main():
     row("   hook: -X importtime, what the .pth imports", None, im["hook"] / 1e6, "cumulative",
         "<= 0.1 ms", met(im["hook"] <= 100))
     row(f"     ({hook_detail})")
+    line_med = med(hook_inside["line"])
+    row("   hook: the .pth line (run twice, as in a venv), timed inside", None, line_med, "what start-up runs",
+        "<= 0.1 ms", met(line_med <= 1e-4))
     d = wm["pass", "enabled"] - wm["pass", "stock"]
     row("   python -c pass, wall", wm["pass", "stock"], wm["pass", "enabled"], signed_ms(d))
     row("   python -c pass, CPU (user+sys)", cm["pass", "stock"], cm["pass", "enabled"],
@@ -570,6 +601,10 @@ def main():
     md_extra = (im["md_enabled"] - im["md_stock"]) / 1e6
     row("   -X importtime: what enabled imports beyond stock", None, im["md_epcache"] / 1e6,
         "hook + epcache._hook", "<= 0.2 ms", met(im["md_epcache"] <= 200))
+    added = med([a + b + c for a, b, c in zip(*(hook_inside[k] for k in ("line", "load", "patch")))])
+    row("   timed inside: the line + loading epcache._hook + stand-ins", None, added,
+        f"load {us(med(hook_inside['load']) * 1e6)}, patch {us(med(hook_inside['patch']) * 1e6)}",
+        "<= 0.2 ms", met(added <= 2e-4))
     row("   -X importtime: importlib.metadata (cumulative)", im["md_stock"] / 1e6, im["md_enabled"] / 1e6,
         signed_ms(md_extra, 3) + " (noisy)")
     row("   python -c 'import importlib.metadata', wall", wm["import", "stock"], wm["import", "enabled"],
@@ -643,6 +678,7 @@ def main():
                 "wall": {f"{k} {s}": v for (k, s), v in wall.items()},
                 "cpu": {f"{k} {s}": v for (k, s), v in cpu.items()},
                 "importtime_us": imp, "hook_modules_self_us": hook_modules, "repeat": repeat,
+                "hook_inside_s": hook_inside,
                 "inside": {f"{k} {s}": v for (k, s), v in inside.items()},
                 "removed": removed, "status": status,
                 "traces_before": traces_before, "traces_after": traces_after,

@@ -31,6 +31,20 @@ __all__ = [
 _LAZY = frozenset(__all__) | {"__version__"}
 
 
+def _bind_startup_hook():
+    # An enabled interpreter start loads epcache._hook by its path before
+    # this package exists; make it the package's attribute, as an import
+    # of the submodule would have.
+    import sys
+
+    hook = sys.modules.get(__name__ + "._hook")
+    if hook is not None:
+        globals()["_hook"] = hook
+
+
+_bind_startup_hook()
+
+
 def __getattr__(name):
     if name in _LAZY:
         from . import _api

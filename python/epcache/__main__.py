@@ -16,15 +16,44 @@ import sys
 import sysconfig
 
 PTH_NAME = "epcache-startup.pth"
-# The module the .pth line imports: a copy of epcache/_startup.py written
-# beside it. A top-level module costs an interpreter start half of what
-# importing the epcache package and a module in it does (the package's
-# spec, loader and __init__ come on top), and needs no try around it: it
-# imports nothing of epcache until importlib.metadata is imported, and
-# copes then if epcache has been removed without `disable`.
-STARTUP_MODULE = "_epcache_startup"
-# One line: site.py executes lines that start with "import".
-PTH_LINE = f"import {STARTUP_MODULE}\n"
+# What enable wrote before the .pth line loaded epcache._hook by its path:
+# a copy of the startup code as a top-level module beside the .pth file.
+# enable and disable remove it.
+LEGACY_MODULE = "_epcache_startup"
+
+
+
+def hook_path():
+    """The installed epcache/_hook.py, which the .pth line's finder loads."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hook.py")
+
+
+def pth_line(hook):
+    """The one line of epcache-startup.pth: epcache/_startup.py, compiled
+    for this interpreter and marshalled, run with ``HOOK = hook``.
+
+    site.py executes a .pth line that starts with ``import``. Carrying the
+    code in the line means an interpreter start reads no other file and
+    searches nothing for it; see _startup.py. The code is hex, which the
+    parser reads faster than escaped bytes, and runs only under the
+    bytecode it was compiled for (its magic number, which does not change
+    within a Python minor version); an interpreter with another one stays
+    stock until `enable` runs again under it.
+    """
+    import _frozen_importlib_external as external
+    import marshal
+
+    source_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_startup.py")
+    with open(source_path, encoding="utf-8") as f:
+        code = compile(f.read(), source_path, "exec", dont_inherit=True)
+    # ascii(): site.py reads the file in the locale's encoding, so every
+    # literal must be ASCII; and a line must not hold a newline.
+    return (
+        "import sys, marshal, _frozen_importlib_external as e; "
+        f"e.MAGIC_NUMBER == {ascii(external.MAGIC_NUMBER)} and "
+        f"exec(marshal.loads(bytes.fromhex('{marshal.dumps(code).hex()}')), "
+        f"{{'sys': sys, 'HOOK': {ascii(hook)}}})\n"
+    )
 
 
 def site_packages():
@@ -71,14 +100,10 @@ def _write(target, text):
         raise _os_failure("write", target, exc) from None
 
 
-def _startup_source():
-    with open(os.path.join(os.path.dirname(__file__), "_startup.py"), encoding="utf-8") as f:
-        return f.read()
-
-
 def _compile(module):
-    """Writes the module's .pyc now (even under PYTHONDONTWRITEBYTECODE), so
-    that no interpreter start compiles it. Best effort."""
+    """Writes the module's .pyc now, even under PYTHONDONTWRITEBYTECODE or
+    after `pip install --no-compile`, so that no interpreter start compiles
+    it. Best effort."""
     import importlib.util
     import py_compile
 
@@ -88,22 +113,36 @@ def _compile(module):
         pass
 
 
-def _startup_files(directory):
-    module = os.path.join(directory, STARTUP_MODULE + ".py")
+def _legacy_files(directory):
     import importlib.util
 
-    return os.path.join(directory, PTH_NAME), module, importlib.util.cache_from_source(module)
+    module = os.path.join(directory, LEGACY_MODULE + ".py")
+    return [module, importlib.util.cache_from_source(module)]
+
+
+def _remove(paths):
+    """Removes the files that exist; returns those removed."""
+    removed = []
+    for path in paths:
+        try:
+            os.remove(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _os_failure("remove", path, exc) from None
+    return removed
 
 
 def enable(args):
     directory = args.site_packages or site_packages()
     if not os.path.isdir(directory):
         raise CommandError(f"{directory} is not a directory")
-    target, module, _ = _startup_files(directory)
-    # The module first: the .pth line must never name a missing module.
-    _write(module, _startup_source())
-    _compile(module)
-    _write(target, PTH_LINE)
+    target = os.path.join(directory, PTH_NAME)
+    hook = hook_path()
+    _compile(hook)
+    _write(target, pth_line(hook))
+    _remove(_legacy_files(directory))
     print(f"enabled: {target}")
     if not args.no_rebuild:
         # Writing the file changed site-packages; index it again right away.
@@ -113,17 +152,8 @@ def enable(args):
 
 def disable(args):
     directory = args.site_packages or site_packages()
-    target, module, cached = _startup_files(directory)
-    # The .pth line first: it must never name a missing module.
-    removed = []
-    for path in (target, module, cached):
-        try:
-            os.remove(path)
-            removed.append(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise _os_failure("remove", path, exc) from None
+    target = os.path.join(directory, PTH_NAME)
+    removed = _remove([target] + _legacy_files(directory))
     if target not in removed:
         print(f"not enabled: no {target}")
         return 0

@@ -1,29 +1,36 @@
-"""Patching importlib.metadata when, and only when, it is imported, and
-loading the rest of epcache only when it is queried.
-
-An interpreter start with epcache enabled puts a finder at the front of
-``sys.meta_path`` (``epcache._startup``; ``activate()`` here does the same
-for ``epcache.install()``). When ``importlib.metadata`` or the
-``importlib_metadata`` backport is imported, the finder wraps its loader so
-that, right after the module has run, :func:`_patch` replaces its four
-functions (``entry_points``, ``distributions``, ``distribution``,
-``version``).
-
-While ``epcache._api`` is not loaded, the replacements are *stand-ins*:
-tiny functions that carry the stock function's name, docstring and
-``__wrapped__``, and whose first call loads ``epcache._api`` and the native
-module. Loading ``epcache._api`` calls :func:`adopt`, which replaces every
-stand-in on the modules with ``_api``'s real functions; the stand-in then
-forwards to the real function, and keeps doing so for whoever holds it
-(``from importlib.metadata import entry_points``). So a program that imports
-importlib.metadata and never queries loads this module and nothing else.
-
-Once ``epcache._api`` is loaded, modules imported later are patched with
-the real functions straight away.
-
-Nothing here may raise into the interpreter: every failure leaves the stock
-functions in place.
-"""
+# Patching importlib.metadata when, and only when, it is imported, and
+# loading the rest of epcache only when it is queried.
+#
+# This is the module an enabled interpreter start loads: the one line of
+# epcache-startup.pth (written by `python -m epcache enable`) loads this file
+# by its path with the import system's own loader, without searching
+# sys.path, and calls _start(). Every interpreter of the environment pays
+# for loading it, so it imports nothing at module level (sys is loaded by
+# then), keeps its code small (its documentation is in comments, which cost
+# nothing to load), and leaves everything that only a query or a caller of
+# epcache's API needs to epcache._api. Every function must cope with the
+# rest of epcache having been removed.
+#
+# _start() (and activate(), for epcache.install()) puts a finder at the front
+# of sys.meta_path. When importlib.metadata or the importlib_metadata
+# backport is imported, the finder wraps its loader so that, right after the
+# module has run, _patch() replaces its four functions (entry_points,
+# distributions, distribution, version).
+#
+# While epcache._api is not loaded, the replacements are *stand-ins*: tiny
+# functions that carry the stock function's name, docstring and __wrapped__,
+# and whose first call loads epcache._api and the native module. Loading
+# epcache._api calls adopt(), which replaces every stand-in on the modules
+# with _api's real functions; the stand-in then forwards to the real
+# function, and keeps doing so for whoever holds it (`from
+# importlib.metadata import entry_points`). So a program that imports
+# importlib.metadata and never queries loads nothing of epcache beyond this
+# module. Once epcache._api is loaded, modules imported later are patched
+# with the real functions straight away.
+#
+# Nothing here may raise into the interpreter: every failure leaves the
+# stock functions in place. See docs/python.md, "Turning it on for an
+# environment".
 
 import sys
 
@@ -39,28 +46,65 @@ _broken = False
 _lazy = {}
 
 
-def _record_error(exc):
-    try:
-        api = sys.modules.get("epcache._api")
-        if api is not None:
-            api._note_error("patch", exc)
-    except Exception:
-        pass
+def _start():
+    # Called by the .pth line, which has already checked EPCACHE_DISABLE.
+    # EPCACHE_TRACE=FILE appends one JSON line of epcache.stats() to FILE
+    # when the interpreter exits.
+    activate()
+    import os
+
+    trace = os.environ.get("EPCACHE_TRACE")
+    if trace:
+        import atexit
+
+        atexit.register(_write_trace, trace)
+
+
+def activate():
+    # Patches the targets imported so far and watches for the others.
+    pending = False
+    for name in TARGETS:
+        module = sys.modules.get(name)
+        if module is None:
+            pending = True
+        else:
+            _patch(module)
+    if pending and not watchers():
+        sys.meta_path.insert(0, _Watcher())
+
+
+def watchers():
+    return [f for f in sys.meta_path if getattr(f, "_epcache_watcher", False) is True]
+
+
+def deactivate():
+    # Stops watching imports and removes the stand-ins (epcache._api puts
+    # back the stock functions where it patched).
+    for watcher in watchers():
+        try:
+            sys.meta_path.remove(watcher)
+        except ValueError:
+            pass
+    restore_stand_ins()
+
+
+def active():
+    # Whether imports are watched or stand-ins are in place.
+    return bool(_lazy) or bool(watchers())
 
 
 def _patch(module):
-    """Patches a freshly imported target: with the real functions if
-    epcache._api is loaded, with stand-ins otherwise."""
+    # A freshly imported target gets the real functions if epcache._api is
+    # loaded, stand-ins otherwise.
     try:
         if _patch_now is not None:
             _patch_now(module)
         elif not _broken:
             _stand_in_all(module)
     except Exception as exc:  # a broken epcache must never break an import
-        _record_error(exc)
-
-
-# ---------------------------------------------------------------- stand-ins
+        api = sys.modules.get("epcache._api")
+        if api is not None:
+            api._note_error("patch", exc)
 
 
 def _stand_in_all(module):
@@ -101,30 +145,31 @@ def _stand_in(module, fname, stock):
 
 
 def _resolve(module, fname, stock):
-    """What a stand-in forwards to from its first call on: the function now
-    on the module once epcache._api is loaded (the real one, unless
-    epcache.uninstall() or an unsupported flavor put the stock one back),
-    else the stock function."""
+    # What a stand-in forwards to from its first call on: the function now
+    # on the module once epcache._api is loaded (the real one, unless
+    # epcache.uninstall() or an unsupported flavor put the stock one back),
+    # else the stock function.
     global _broken
     try:
         from epcache import _api  # noqa: F401  (runs adopt())
     except Exception:
         # No native module, or a broken epcache: stock from now on.
         _broken = True
-        _restore_stand_ins()
+        restore_stand_ins()
         return stock
     func = getattr(module, fname, None)
-    if func is None or getattr(func, "__epcache_stock__", None) is not stock or _is_stand_in(func):
+    if func is None or getattr(func, "__epcache_stock__", None) is not stock or is_stand_in(func):
         return stock
     return func
 
 
-def _is_stand_in(func):
+def is_stand_in(func):
     return any(func is s for _, _, stand_ins in _lazy.values() for s in stand_ins.values())
 
 
-def _restore_stand_ins():
-    """Puts the stock functions back where stand-ins still are."""
+def restore_stand_ins():
+    # Puts the stock functions back where stand-ins still are; returns the
+    # modules that had them.
     lazy = list(_lazy.values())
     _lazy.clear()
     for module, stock, stand_ins in lazy:
@@ -135,19 +180,16 @@ def _restore_stand_ins():
 
 
 def adopt(patch_module):
-    """Called by epcache._api when it has loaded: patch with its real
-    functions from now on, and replace the stand-ins already in place."""
+    # Called by epcache._api when it has loaded: patch with its real
+    # functions from now on, and replace the stand-ins already in place.
     global _patch_now
     _patch_now = patch_module
-    for module in _restore_stand_ins():
+    for module in restore_stand_ins():
         _patch(module)
 
 
-# ------------------------------------------------------------------ finder
-
-
 class _PatchingLoader:
-    """Runs the real loader, then patches the module it executed."""
+    # Runs the real loader, then patches the module it executed.
 
     def __init__(self, loader):
         self._loader = loader
@@ -171,9 +213,23 @@ class _PatchingLoader:
         return getattr(self._loader, name)
 
 
-def find_spec(watcher, fullname, path=None, target=None):
-    """For a watcher and a watched name: the spec the finders after the
-    watchers give, with its loader wrapped."""
+class _Watcher:
+    # A meta path finder that finds nothing itself: for the two target names
+    # it asks the finders after it and wraps the loader they give.
+
+    __slots__ = ()
+    _epcache_watcher = True
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in TARGETS:
+            return _find_spec(self, fullname, path, target)
+        return None
+
+    def __repr__(self):
+        return "<epcache import watcher>"
+
+
+def _find_spec(watcher, fullname, path, target):
     try:
         spec = None
         for finder in list(sys.meta_path):
@@ -193,60 +249,8 @@ def find_spec(watcher, fullname, path=None, target=None):
         return None
 
 
-class _Watcher:
-    """A meta path finder that finds nothing itself (like
-    ``epcache._startup._Watcher``, which an interpreter start puts there)."""
-
-    __slots__ = ()
-    _epcache_watcher = True
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname in TARGETS:
-            return find_spec(self, fullname, path, target)
-        return None
-
-    def __repr__(self):
-        return "<epcache import watcher>"
-
-
-def _watchers():
-    return [f for f in sys.meta_path if getattr(f, "_epcache_watcher", False) is True]
-
-
-def activate():
-    """Patch the targets imported so far and watch for the others."""
-    pending = False
-    for name in TARGETS:
-        module = sys.modules.get(name)
-        if module is None:
-            pending = True
-        else:
-            _patch(module)
-    if pending and not _watchers():
-        sys.meta_path.insert(0, _Watcher())
-
-
-def deactivate():
-    """Stop watching for imports and remove the stand-ins (the real
-    functions are put back by ``_api``)."""
-    for watcher in _watchers():
-        try:
-            sys.meta_path.remove(watcher)
-        except ValueError:
-            pass
-    _restore_stand_ins()
-
-
-def active():
-    """Whether imports are watched or stand-ins are in place."""
-    return bool(_lazy) or bool(_watchers())
-
-
-# ------------------------------------------------------------------- trace
-
-
-def write_trace(path):
-    """At exit (EPCACHE_TRACE): one JSON line of epcache.stats()."""
+def _write_trace(path):
+    # At exit (EPCACHE_TRACE): one JSON line of epcache.stats().
     try:
         import json
 

@@ -1,9 +1,8 @@
 """What an enabled interpreter loads when it does not query.
 
-The .pth line loads only ``_epcache_startup`` (a copy of
-``epcache/_startup.py`` that ``enable`` writes beside it); importing
-importlib.metadata adds ``epcache._hook`` (stand-ins on the four
-functions). ``epcache._api``, ``epcache._installer`` and the native module
+The .pth line carries its own code (``epcache/_startup.py``, compiled) and
+loads no module; importing importlib.metadata loads ``epcache._hook``
+(stand-ins on the four functions). ``epcache._api``, ``epcache._installer`` and the native module
 ``epcache._epcache`` load only on the first query. No timing asserts here:
 docs/python.md has the measured figures and how to take them.
 """
@@ -41,10 +40,10 @@ def loaded(venv, program, env=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_a_process_that_does_nothing_loads_only_the_startup_module(venv):
+def test_a_process_that_does_nothing_loads_no_module(venv):
     venv.epcache("enable")
-    out = loaded(venv, "pass")
-    assert out["modules"] == ["_epcache_startup"]
+    out = loaded(venv, "import sys; assert any(getattr(f, '_epcache_watcher', 0) for f in sys.meta_path)")
+    assert out["modules"] == []
 
 
 def test_importing_importlib_metadata_loads_no_api_and_no_native_module(venv):
@@ -58,7 +57,7 @@ def test_importing_importlib_metadata_loads_no_api_and_no_native_module(venv):
     ):
         out = loaded(venv, program)
         assert not HEAVY & set(out["modules"]), (program, out)
-        assert "epcache._hook" in out["modules"], program
+        assert out["modules"] == ["epcache._hook"], program
         if "patched" in out:
             assert out["patched"] is True, program
 
@@ -154,7 +153,7 @@ def test_a_target_imported_before_the_startup_module(venv):
     with open(os.path.join(venv.site, "00-early.pth"), "w") as f:
         f.write("import importlib.metadata\n")
     out = loaded(venv, "import sys; assert 'importlib.metadata' in sys.modules")
-    assert not HEAVY & set(out["modules"])
+    assert out["modules"] == ["epcache._hook"]
     assert out["patched"] is True
     out = loaded(venv, "import importlib.metadata as m; m.version('pytest')")
     assert HEAVY <= set(out["modules"])
@@ -164,22 +163,63 @@ def test_disabled_loads_nothing_more(venv):
     venv.epcache("enable")
     env = base_env(EPCACHE_DISABLE="1")
     out = loaded(venv, "import importlib.metadata as m; m.version('pytest')", env=env)
-    assert out["modules"] == ["_epcache_startup"]
+    assert out["modules"] == []
     assert out["patched"] is False
     out = loaded(venv, "import sys; assert not any('epcache' in repr(f) for f in sys.meta_path)", env=env)
-    assert out["modules"] == ["_epcache_startup"]
+    assert out["modules"] == []
 
 
-def test_enable_writes_the_startup_module_and_disable_removes_it(venv):
+def test_enable_writes_one_line_and_disable_removes_it(venv):
     import importlib.util
 
-    module = os.path.join(venv.site, "_epcache_startup.py")
+    # What enable wrote before the line carried its code: a module beside
+    # the .pth file. enable and disable clean it up.
+    legacy = os.path.join(venv.site, "_epcache_startup.py")
+    for path in (legacy, importlib.util.cache_from_source(legacy)):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("")
     venv.epcache("enable")
-    assert open(venv.pth).read() == "import _epcache_startup\n"
-    assert os.path.exists(module) and os.path.exists(importlib.util.cache_from_source(module))
+    lines = open(venv.pth).read().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("import sys, marshal, ")
+    assert not os.path.exists(legacy)
+    assert not os.path.exists(importlib.util.cache_from_source(legacy))
     venv.epcache("disable")
-    assert not os.path.exists(venv.pth) and not os.path.exists(module)
-    assert not os.path.exists(importlib.util.cache_from_source(module))
+    assert not os.path.exists(venv.pth)
+
+
+def test_another_bytecode_version_stays_stock_and_quiet(venv):
+    """A line compiled for another magic number does nothing."""
+    venv.epcache("enable")
+    line = open(venv.pth).read()
+    magic = line.split("e.MAGIC_NUMBER == ", 1)[1].split(" and ", 1)[0]
+    with open(venv.pth, "w") as f:
+        f.write(line.replace(magic, ascii(b"\x00\x00\r\n"), 1))
+    proc = run(venv.python, ["-c", REPORT + "import importlib.metadata as m; m.version('pytest')"])
+    assert proc.stderr == ""
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"modules": [], "patched": False}
+
+
+def test_a_missing_hook_file_leaves_the_interpreter_stock_and_quiet(venv, tmp_path):
+    """The line names epcache/_hook.py by its path; if that file is gone
+    (epcache uninstalled without `disable`), the finder takes itself off
+    sys.meta_path at the first import of importlib.metadata."""
+    from epcache.__main__ import pth_line
+
+    with open(venv.pth, "w") as f:
+        f.write(pth_line(str(tmp_path / "gone" / "_hook.py")))
+    program = """
+        import sys
+        assert any(getattr(f, "_epcache_watcher", 0) for f in sys.meta_path)
+        import importlib.metadata as m, importlib_metadata
+        m.version("pytest")
+        assert not any(getattr(f, "_epcache_watcher", 0) for f in sys.meta_path)
+    """
+    proc = run(venv.python, ["-c", REPORT + textwrap.dedent(program)])
+    assert proc.stderr == ""
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"modules": [], "patched": False}
 
 
 def test_epcache_removed_without_disable_leaves_interpreters_stock_and_quiet(venv, test_site):
