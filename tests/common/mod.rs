@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod churn;
+
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
