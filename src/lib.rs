@@ -51,6 +51,14 @@
 //! `docs/design.md` gives the rules and their reasons, `docs/format.md`
 //! the file layout.
 //!
+//! # Features
+//!
+//! * `cli` (on by default): the `epcache` command, and with it clap, serde
+//!   and serde_json. The library never uses them; build with
+//!   `default-features = false` to leave them out.
+//! * `python`: the PyO3 extension module `epcache._epcache` behind the
+//!   Python package (maturin builds it without `cli`; see `docs/python.md`).
+//!
 //! # Where epcache knowingly differs from importlib.metadata
 //!
 //! * A line without `=` in `entry_points.txt` makes importlib fail for the

@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::churn::{explain, removed_after, states_during, visible, Change, Churn};
 use common::*;
 use epcache::{scan, Cache, Lookup, Publish};
 
@@ -43,14 +44,6 @@ const CHURN: Duration = Duration::from_secs(3);
 /// that is what keeps a published index from matching a later state.
 const CHANGE_EVERY: Duration = Duration::from_millis(20);
 
-/// One change of the tree: it became visible somewhere between `before`
-/// and `after`, and left the tree holding `state`.
-struct Change {
-    before: Instant,
-    after: Instant,
-    state: BTreeSet<String>,
-}
-
 enum Said {
     /// `entry-points --json`: the distributions that declared them.
     EntryPoints(BTreeSet<String>),
@@ -66,47 +59,6 @@ struct Answer {
     start: Instant,
     end: Instant,
     said: Said,
-}
-
-/// Indexes of the states that may have been visible during `start..end`.
-fn visible(changes: &[Change], start: Instant, end: Instant) -> impl Iterator<Item = usize> + '_ {
-    (0..changes.len()).filter(move |&i| {
-        changes[i].before <= end && changes.get(i + 1).is_none_or(|next| next.after >= start)
-    })
-}
-
-/// The distributions removed by changes after state `i` that may have
-/// happened before `end`: a scan that listed state `i` may miss them,
-/// because they vanished before it read them.
-fn removed_after(changes: &[Change], i: usize, end: Instant) -> BTreeSet<String> {
-    let mut removed = BTreeSet::new();
-    for j in i + 1..changes.len() {
-        if changes[j].before > end {
-            break;
-        }
-        removed.extend(changes[j - 1].state.difference(&changes[j].state).cloned());
-    }
-    removed
-}
-
-/// Whether a scan (or a trusted file) during `start..end` can give
-/// `names`: some state visible then, less distributions that were removed
-/// while it was being read. Returns whether it was exactly a state.
-fn explain(changes: &[Change], a: &Answer, names: &BTreeSet<String>) -> Option<bool> {
-    let mut explained = None;
-    for i in visible(changes, a.start, a.end) {
-        let state = &changes[i].state;
-        if names == state {
-            return Some(true);
-        }
-        if names.is_subset(state) {
-            let missing: BTreeSet<String> = state.difference(names).cloned().collect();
-            if missing.is_subset(&removed_after(changes, i, a.end)) {
-                explained = Some(false);
-            }
-        }
-    }
-    explained
 }
 
 /// The same for a rebuild's counts. A published scan saw one whole state.
@@ -148,12 +100,8 @@ fn churn_every_answer_is_a_state_the_tree_passed_through() {
     let _turn = one_at_a_time();
     let tmp = tempdir();
     let site = tmp.path().join("site");
-    let staging = tmp.path().join("staging");
-    let trash = tmp.path().join("trash");
     let root = tmp.path().join("cache");
-    for dir in [&site, &staging, &trash] {
-        fs::create_dir(dir).unwrap();
-    }
+    fs::create_dir(&site).unwrap();
     let pool: Vec<String> = (0..10).map(|i| format!("churn{i:02}")).collect();
     let mut state = BTreeSet::new();
     for name in ["steady-a", "steady-b", "steady-c"]
@@ -164,12 +112,7 @@ fn churn_every_answer_is_a_state_the_tree_passed_through() {
         write_churn_dist(&site, &name);
         state.insert(name);
     }
-    let t0 = Instant::now();
-    let changes = Mutex::new(vec![Change {
-        before: t0,
-        after: t0,
-        state: state.clone(),
-    }]);
+    let mut churn = Churn::new(&site, tmp.path(), state);
     let stop = AtomicBool::new(false);
     let answers = Mutex::new(Vec::<Answer>::new());
     let failures = Mutex::new(Vec::<String>::new());
@@ -233,52 +176,27 @@ fn churn_every_answer_is_a_state_the_tree_passed_through() {
         // holds whole distributions.
         let mut rng = XorShift::new(0xc4_0000_0c4e);
         let deadline = Instant::now() + CHURN;
-        let mut serial = 0;
         while Instant::now() < deadline {
             thread::sleep(CHANGE_EVERY);
-            serial += 1;
-            let name = &pool[rng.below(pool.len() as u64) as usize];
-            let dir_name = dist_dir_name(name, "1.0");
-            let (before, after);
-            if state.remove(name) {
-                let aside = trash.join(serial.to_string());
-                before = Instant::now();
-                fs::rename(site.join(&dir_name), &aside).unwrap();
-                after = Instant::now();
-                fs::remove_dir_all(&aside).unwrap();
-            } else {
-                let staged = staging.join(serial.to_string());
-                write_churn_dist(&staged, name);
-                before = Instant::now();
-                fs::rename(staged.join(&dir_name), site.join(&dir_name)).unwrap();
-                after = Instant::now();
-                state.insert(name.clone());
-            }
-            changes.lock().unwrap().push(Change {
-                before,
-                after,
-                state: state.clone(),
-            });
+            churn.toggle(&pool[rng.below(pool.len() as u64) as usize]);
         }
         stop.store(true, Ordering::Relaxed);
     });
 
     assert_no_failures(failures.into_inner().unwrap());
-    let changes = changes.into_inner().unwrap();
+    let changes = churn.changes();
     let answers = answers.into_inner().unwrap();
     let (mut queries, mut exact, mut published) = (0, 0, 0);
     for a in &answers {
         match &a.said {
             Said::EntryPoints(names) => {
                 queries += 1;
-                match explain(&changes, a, names) {
+                match explain(changes, a.start, a.end, names) {
                     Some(is_state) => exact += usize::from(is_state),
                     None => panic!(
                         "an answer no state between its start and end explains: {names:?}\n\
                          states then: {:?}",
-                        visible(&changes, a.start, a.end)
-                            .map(|i| &changes[i].state)
-                            .collect::<Vec<_>>()
+                        states_during(changes, a.start, a.end)
                     ),
                 }
             }
@@ -290,7 +208,7 @@ fn churn_every_answer_is_a_state_the_tree_passed_through() {
                 let whole = publish == "published";
                 published += usize::from(whole);
                 assert!(
-                    explain_counts(&changes, a, *dists, *eps, whole),
+                    explain_counts(changes, a, *dists, *eps, whole),
                     "a rebuild ({publish}) saw {dists} distributions and {eps} entry points, \
                      which no state then explains"
                 );

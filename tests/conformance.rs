@@ -423,8 +423,9 @@ fn check_cli(
 }
 
 /// The binary with a private cache: a first run publishes, `status` then
-/// says every existing entry is a hit, and a second run (served from the
-/// cache) gives the same answers.
+/// says every existing entry is a hit (or has no file, where the scan is
+/// incomplete and so never published: a file this user may not read), and
+/// a second run (served from the cache) gives the same answers.
 fn check_cli_cached(label: &str, target: Target<'_>, expected: &Expected) -> Vec<Vec<String>> {
     let cache = tempfile::tempdir().unwrap();
     let mode = CacheMode::Dir(cache.path());
@@ -443,11 +444,17 @@ fn check_cli_cached(label: &str, target: Target<'_>, expected: &Expected) -> Vec
         "{label}: status: {status:?}"
     );
     for (path, s) in target.entries.iter().zip(status) {
-        let exists = match target.cwd {
-            Some(cwd) => cwd.join(path).exists(),
-            None => path.exists(),
+        let path_entry = match target.cwd {
+            Some(cwd) => cwd.join(path),
+            None => path.clone(),
         };
-        let want = if exists { "hit" } else { "no-entry" };
+        let want = if !path_entry.exists() {
+            "no-entry"
+        } else if !epcache::scan(&path_entry).is_complete() {
+            "no-file"
+        } else {
+            "hit"
+        };
         assert_eq!(
             s["verdict"].as_str(),
             Some(want),
@@ -731,6 +738,15 @@ fn faulty_distributions_are_kept_with_diagnostics() {
             }
         }
     }
+
+    // Only the unreadable `entry_points.txt` (Fault::Locked) can make the
+    // scan incomplete, and only when not root: check_cli_cached above
+    // then expects no cache file.
+    assert_eq!(
+        epcache::scan(&tree.faulty).is_complete(),
+        as_root,
+        "the faulty entry's scan is complete exactly when running as root"
+    );
 
     // Diagnostics: in the library and in `--json`, on the right
     // distribution, saying what was dropped.

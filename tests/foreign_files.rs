@@ -72,15 +72,6 @@ const RACE_TIME: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------
 // Who runs
 
-/// Whether the test can make other users' files; prints why not.
-fn running_as_root(test: &str) -> bool {
-    if euid() == 0 {
-        return true;
-    }
-    println!("skipped {test}: it needs root to create files owned by another user");
-    false
-}
-
 /// A Python that `nobody` can run (not root's pyenv shims), if any.
 fn python_for_nobody() -> Option<PathBuf> {
     ["/usr/bin/python3", "/usr/local/bin/python3"]
@@ -481,7 +472,7 @@ fn check_not_trusted(findings: &mut Findings, what: &str, out: &Output) {
 
 #[test]
 fn sudo_e_never_acts_through_a_symlinked_cache_root() {
-    if !running_as_root("sudo_e_never_acts_through_a_symlinked_cache_root") {
+    if !require_root("sudo_e_never_acts_through_a_symlinked_cache_root") {
         return;
     }
     let mut findings = Findings::default();
@@ -505,7 +496,7 @@ fn sudo_e_never_acts_through_a_symlinked_cache_root() {
 
 #[test]
 fn sudo_e_never_acts_through_a_symlinked_dot_cache() {
-    if !running_as_root("sudo_e_never_acts_through_a_symlinked_dot_cache") {
+    if !require_root("sudo_e_never_acts_through_a_symlinked_dot_cache") {
         return;
     }
     let mut findings = Findings::default();
@@ -761,7 +752,7 @@ fn an_implausibly_large_index_file_is_not_read() {
 
 #[test]
 fn as_nobody_an_index_symlink_to_roots_file_is_not_followed() {
-    if !running_as_root("as_nobody_an_index_symlink_to_roots_file_is_not_followed") {
+    if !require_root("as_nobody_an_index_symlink_to_roots_file_is_not_followed") {
         return;
     }
     let mut findings = Findings::default();
@@ -859,7 +850,7 @@ fn remove_roots_cache_root(root: &Path) -> bool {
 
 #[test]
 fn the_cachedir_tag_race_never_overwrites_a_root_owned_file() {
-    if !running_as_root("the_cachedir_tag_race_never_overwrites_a_root_owned_file") {
+    if !require_root("the_cachedir_tag_race_never_overwrites_a_root_owned_file") {
         return;
     }
     let Some(python) = python_for_nobody() else {
@@ -906,7 +897,7 @@ fn the_cachedir_tag_race_never_overwrites_a_root_owned_file() {
 /// root-owned file (or missing). Root must not write through or into it.
 #[test]
 fn a_cache_root_another_user_owns_is_left_alone_even_with_a_symlinked_tag() {
-    if !running_as_root("a_cache_root_another_user_owns_is_left_alone_even_with_a_symlinked_tag") {
+    if !require_root("a_cache_root_another_user_owns_is_left_alone_even_with_a_symlinked_tag") {
         return;
     }
     let mut findings = Findings::default();

@@ -252,8 +252,11 @@ fn nobodys_cache(tmp: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn a_scan_denied_one_distribution_is_not_published() {
-    if euid() != 0 || !have_tool("setpriv") {
-        println!("skipped: needs root and setpriv to run the binary as another user");
+    if !require_root("a_scan_denied_one_distribution_is_not_published") {
+        return;
+    }
+    if !have_tool("setpriv") {
+        println!("skipped: needs setpriv to run the binary as another user");
         return;
     }
     let tmp = tempdir();

@@ -14,7 +14,8 @@
 //!   mount's back (another machine's install) is seen by epcache exactly
 //!   when a long-running stock process's mtime-keyed lookup sees it.
 //!
-//! They skip (with a message) without /dev/fuse, root or fusermount3; the
+//! They skip (with a message) without /dev/fuse, or without root when
+//! fusermount3 is missing or /dev/fuse may not be opened; the
 //! namespace test also without root, `unshare` and `nsenter`. Under CI
 //! (`CI=true`) a missing harness binary or oracle fails them instead.
 //! The harness must be built first (`cargo build --example slowfs`, as
@@ -84,8 +85,19 @@ fn harness() -> Result<PathBuf, String> {
     if !Path::new("/dev/fuse").exists() {
         return Err("no /dev/fuse".into());
     }
-    if !is_root() && !have("fusermount3") {
-        return Err("neither root nor fusermount3".into());
+    if !is_root() {
+        if !have("fusermount3") {
+            return Err("neither root nor fusermount3".into());
+        }
+        // fuser opens /dev/fuse itself before it falls back to fusermount3,
+        // and gives up when it may not (a /dev/fuse of mode 0600).
+        if let Err(err) = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+        {
+            return Err(format!("not root, and /dev/fuse cannot be opened: {err}"));
+        }
     }
     slowfs_binary().ok_or_else(|| {
         "no target/<profile>/examples/slowfs (run `cargo build --example slowfs` first)".into()

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod churn;
+
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -423,8 +425,27 @@ pub fn owner(path: &Path) -> u32 {
 
 /// The effective uid of the test process.
 pub fn euid() -> u32 {
-    // The tests run as root here, but do not assume it where it matters.
+    // Tests that need root say so with `require_root`.
     fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+}
+
+/// Whether the test process is root, which a test needs to make files
+/// another user owns or to run the binary as another user (`setpriv`).
+/// When it is not, prints that `test` is skipped and why.
+///
+/// The line goes to the process's stderr directly, not through the test
+/// harness's capture, so that a skip shows in an ordinary `cargo test` run.
+pub fn require_root(test: &str) -> bool {
+    if euid() == 0 {
+        return true;
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping {test}: needs root (makes files another user owns, or runs \
+         the binary as another user with setpriv)"
+    );
+    false
 }
 
 /// `cp -a FROM TO`, which preserves timestamps.
