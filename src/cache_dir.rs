@@ -201,6 +201,12 @@ impl CacheDir {
             if is_new_root(&root) {
                 return Ok(None);
             }
+            // The creator may have linked the tag in between the two looks
+            // above, so that the second saw the tag as foreign content;
+            // look for it once more before refusing.
+            if has_own_tag(&root) {
+                return Ok(Some(root));
+            }
             return Err(refused(
                 &self.root,
                 "it holds no CACHEDIR.TAG written by epcache, so it is not treated as an epcache cache",
