@@ -82,6 +82,7 @@ mod cache;
 mod cache_dir;
 mod entry_points;
 mod error;
+mod file_index;
 mod fingerprint;
 pub mod format;
 pub mod freshness;

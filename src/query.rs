@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::index::{Distribution, EntryPoint, Index, Kind};
+use crate::index::{Distribution, EntryPoint, Index};
 use crate::pystr::{legacy_normalize_name, normalize_name};
 
 /// Which entry points to return, like `EntryPoints.select(group=, name=)`:
@@ -80,13 +80,64 @@ impl Environment {
 
     /// Entry points like `importlib.metadata.entry_points(**selection)`:
     /// the first distribution per normalized name only, in discovery order.
+    ///
+    /// With a group, an index read from a cache file reads only that
+    /// group's part, and for its distributions one bucket of keys of each
+    /// earlier path entry (to skip those an earlier entry shadows): the
+    /// cost follows the answer, not the size of the environment. Without
+    /// one, every distribution is read.
     pub fn entry_points<'a>(
         &'a self,
-        selection: &'a Selection,
+        selection: &Selection,
     ) -> impl Iterator<Item = EntryPoint<'a>> + 'a {
-        self.unique_distributions()
-            .flat_map(|dist| dist.entry_points())
-            .filter(move |ep| selection.matches(ep))
+        let Selection { group, name } = selection.clone();
+        match group {
+            Some(group) => Either::Left(self.group_entry_points(group, name)),
+            None => {
+                let selection = Selection { group: None, name };
+                Either::Right(
+                    self.unique_distributions()
+                        .flat_map(|dist| dist.entry_points())
+                        .filter(move |ep| selection.matches(ep)),
+                )
+            }
+        }
+    }
+
+    /// [`entry_points`](Self::entry_points) of one group: each path
+    /// entry's entry points of the group whose distribution is the first of
+    /// its unique key there and whose key no earlier entry holds.
+    fn group_entry_points(
+        &self,
+        group: String,
+        name: Option<String>,
+    ) -> impl Iterator<Item = EntryPoint<'_>> + '_ {
+        let indexes = &self.indexes;
+        indexes.iter().enumerate().flat_map(move |(i, index)| {
+            let earlier = &indexes[..i];
+            let name = name.clone();
+            // A distribution's entry points come one after another: the
+            // verdict on it is taken once.
+            let mut last: Option<(usize, bool)> = None;
+            index
+                .group_entry_points(&group)
+                .filter(move |(ep, first)| {
+                    let number = ep.dist.position();
+                    let keep = match last {
+                        Some((n, keep)) if n == number => keep,
+                        _ => {
+                            let keep = *first
+                                && ep.dist.unique_key().is_none_or(|key| {
+                                    !earlier.iter().any(|e| e.has_unique_key(key))
+                                });
+                            last = Some((number, keep));
+                            keep
+                        }
+                    };
+                    keep && name.as_deref().is_none_or(|n| n == ep.name)
+                })
+                .map(|(ep, _)| ep)
+        })
     }
 
     /// Every distribution `importlib.metadata` finds for `name`, in the order
@@ -94,7 +145,9 @@ impl Environment {
     /// matches in listing order before an `.egg`.
     ///
     /// Matching uses the metadata directory's name (as importlib does), not
-    /// the `Name` header; `.egg` entries match by their legacy name.
+    /// the `Name` header; `.egg` entries match by their legacy name. An
+    /// index read from a cache file reads one or two buckets of keys and
+    /// the pages of the distributions found.
     pub fn distributions_named<'a>(
         &'a self,
         name: &str,
@@ -107,17 +160,9 @@ impl Environment {
                 Some(legacy_normalize_name(name)),
             )
         };
-        self.indexes.iter().flat_map(move |index| {
-            let normalized = normalized.clone();
-            let legacy = legacy.clone();
-            let infos = index.distributions().filter(move |d| {
-                d.kind() != Kind::Egg && normalized.as_deref() == Some(d.lookup_key())
-            });
-            let eggs = index.distributions().filter(move |d| {
-                d.kind() == Kind::Egg && legacy.as_deref() == Some(d.lookup_key())
-            });
-            infos.chain(eggs)
-        })
+        self.indexes
+            .iter()
+            .flat_map(move |index| index.named(normalized.as_deref(), legacy.as_deref()))
     }
 
     /// The distribution `importlib.metadata.distribution(name)` of CPython
@@ -135,10 +180,27 @@ impl Environment {
     }
 }
 
+/// One iterator or another, as one type.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Either::Left(a) => a.next(),
+            Either::Right(b) => b.next(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{DistFacts, IndexBuilder};
+    use crate::index::{DistFacts, IndexBuilder, Kind};
     use std::path::PathBuf;
 
     fn dist(
