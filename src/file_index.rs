@@ -21,11 +21,10 @@ use std::sync::{Arc, OnceLock};
 
 use crate::cache::Healer;
 use crate::format::{
-    self, checksum, decode_bucket, decode_group_dir, decode_numbers, decode_part, decode_refs,
-    key_hash, Bucket, FormatError, GroupDir, Head, PartKind, Ref, Section, KEY_EGG, KEY_LOOKUP,
-    KEY_UNIQUE,
+    self, checksum, decode_bucket, decode_group_dir, decode_numbers, decode_refs, key_hash, Bucket,
+    FormatError, GroupDir, Head, PartKind, RawPart, Ref, Section, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
 };
-use crate::index::{DistRecord, IndexData, Owned};
+use crate::index::{IndexData, Owned};
 use crate::outcome::{Lookup, Outcome};
 use crate::platform;
 
@@ -153,12 +152,12 @@ struct Fallback {
 
 struct Groups {
     dir: GroupDir,
-    parts: Box<[OnceLock<IndexData>]>,
+    parts: Box<[OnceLock<RawPart>]>,
 }
 
 struct Pages {
     refs: Box<[Ref]>,
-    pages: Box<[OnceLock<Box<IndexData>>]>,
+    pages: Box<[OnceLock<Box<RawPart>>]>,
 }
 
 struct Keys {
@@ -172,7 +171,7 @@ pub(crate) struct FileIndex {
     head: Head,
     /// Rescans and republishes when damage shows; `None` outside a cache.
     healer: Option<Healer>,
-    entry: OnceLock<IndexData>,
+    entry: OnceLock<RawPart>,
     diagnosed: OnceLock<Box<[u32]>>,
     groups: OnceLock<Groups>,
     pages: OnceLock<Pages>,
@@ -257,9 +256,9 @@ impl FileIndex {
         Ok(bytes)
     }
 
-    fn part(&self, r: Ref, what: &str, kind: PartKind) -> Result<IndexData, Damage> {
+    fn part(&self, r: Ref, what: &str, kind: PartKind) -> Result<RawPart, Damage> {
         let bytes = self.reader.read(r, what)?;
-        decode_part(bytes, kind).map_err(|why| Damage::invalid(format!("the {what}: {why}")))
+        RawPart::decode(bytes, kind).map_err(|why| Damage::invalid(format!("the {what}: {why}")))
     }
 
     /// The scan that replaced the file, once damage showed.
@@ -296,7 +295,7 @@ impl FileIndex {
     }
 
     /// The path entry's own diagnostics.
-    pub(crate) fn entry(&self) -> Result<&IndexData, Damage> {
+    pub(crate) fn entry(&self) -> Result<&RawPart, Damage> {
         load(&self.entry, || {
             let r = self
                 .head
@@ -315,7 +314,7 @@ impl FileIndex {
     }
 
     /// The records of the distributions with diagnostics.
-    pub(crate) fn diagnosed_records(&self) -> Result<Vec<(&IndexData, &DistRecord)>, Damage> {
+    pub(crate) fn diagnosed_records(&self) -> Result<Vec<(&RawPart, usize)>, Damage> {
         self.diagnosed()?
             .iter()
             .map(|&n| self.page_record(n))
@@ -333,7 +332,7 @@ impl FileIndex {
 
     /// The part of `group`: the distributions that declare entry points in
     /// it, with those entry points; `None` when none does.
-    pub(crate) fn group_block(&self, group: &str) -> Result<Option<&IndexData>, Damage> {
+    pub(crate) fn group_block(&self, group: &str) -> Result<Option<&RawPart>, Damage> {
         let groups = self.groups()?;
         let Some(i) = groups.dir.find(group) else {
             return Ok(None);
@@ -361,40 +360,85 @@ impl FileIndex {
         })
     }
 
-    fn page(&self, k: usize) -> Result<&IndexData, Damage> {
+    fn page(&self, k: usize) -> Result<&RawPart, Damage> {
         let pages = self.pages()?;
         let r = *pages
             .refs
             .get(k)
             .ok_or_else(|| Damage::invalid("no such page"))?;
-        let size = self.head.page_size as usize;
-        let first = k * size;
-        let kind = PartKind::Page {
-            first: first as u32,
-            count: size.min(self.dist_count() - first) as u32,
-        };
+        let kind = self.page_kind(k);
         load(&pages.pages[k], || self.part(r, "page", kind).map(Box::new)).map(|page| &**page)
     }
 
     /// Distribution `number`'s record with all its rows, from its page.
-    pub(crate) fn page_record(&self, number: u32) -> Result<(&IndexData, &DistRecord), Damage> {
+    /// The page of distribution `number`, and where its record is there.
+    pub(crate) fn page_record(&self, number: u32) -> Result<(&RawPart, usize), Damage> {
         let size = self.head.page_size;
         let page = self.page((number / size) as usize)?;
-        let record = page
-            .dists
-            .get((number % size) as usize)
-            .ok_or_else(|| Damage::invalid("no such distribution"))?;
-        Ok((page, record))
+        let i = (number % size) as usize;
+        if i >= page.dist_count() {
+            return Err(Damage::invalid("no such distribution"));
+        }
+        Ok((page, i))
     }
 
-    /// Every page, in order.
-    pub(crate) fn all_pages(&self) -> Result<Vec<&IndexData>, Damage> {
+    /// Every page, in order. The pages not read yet are read with one
+    /// positioned read (the writer puts them one after another), and share
+    /// one buffer.
+    pub(crate) fn all_pages(&self) -> Result<Vec<&RawPart>, Damage> {
+        let pages = self.pages()?;
+        let missing: Vec<usize> = (0..pages.refs.len())
+            .filter(|&k| pages.pages[k].get().is_none())
+            .collect();
+        if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
+            let (start, end) = (pages.refs[first].offset, pages.refs[last].end());
+            let contiguous = missing.len() > 1
+                && missing
+                    .windows(2)
+                    .all(|w| u64::from(pages.refs[w[1]].offset) == pages.refs[w[0]].end());
+            if contiguous && missing.len() == last - first + 1 {
+                let len = (end - u64::from(start)) as usize;
+                let mut bytes = Vec::with_capacity(len);
+                self.reader.read_into(&mut bytes, start.into(), len)?;
+                for &k in &missing {
+                    let r = pages.refs[k];
+                    let at = (r.offset - start) as usize;
+                    if checksum(&bytes[at..at + r.len as usize]) != r.checksum {
+                        return Err(Damage::Format(FormatError::SectionChecksum("page".into())));
+                    }
+                }
+                let text = std::sync::Arc::new(
+                    String::from_utf8(bytes).map_err(|_| Damage::invalid("a page is not UTF-8"))?,
+                );
+                for &k in &missing {
+                    let r = pages.refs[k];
+                    let part = RawPart::decode_in(
+                        &text,
+                        (r.offset - start) as usize,
+                        r.len as usize,
+                        self.page_kind(k),
+                    )
+                    .map_err(|why| Damage::invalid(format!("the page: {why}")))?;
+                    let _ = pages.pages[k].set(Box::new(part));
+                }
+            }
+        }
         (0..self.head.page_count()).map(|k| self.page(k)).collect()
+    }
+
+    /// What page `k` must hold.
+    fn page_kind(&self, k: usize) -> PartKind {
+        let size = self.head.page_size as usize;
+        let first = k * size;
+        PartKind::Page {
+            first: first as u32,
+            count: size.min(self.dist_count().saturating_sub(first)) as u32,
+        }
     }
 
     /// Distribution `number`'s record if a page or group's part already
     /// read holds it, and whether it has all its rows (a page's does).
-    pub(crate) fn loaded_record(&self, number: u32) -> Option<(&IndexData, &DistRecord, bool)> {
+    pub(crate) fn loaded_record(&self, number: u32) -> Option<(&RawPart, usize, bool)> {
         let size = self.head.page_size;
         if let Some(page) = self
             .pages
@@ -402,8 +446,8 @@ impl FileIndex {
             .and_then(|pages| pages.pages.get((number / size) as usize))
             .and_then(OnceLock::get)
         {
-            let record = page.dists.get((number % size) as usize)?;
-            return Some((page, record, true));
+            let i = (number % size) as usize;
+            return (i < page.dist_count()).then_some((&**page, i, true));
         }
         let groups = self.groups.get()?;
         groups
@@ -411,11 +455,8 @@ impl FileIndex {
             .iter()
             .filter_map(OnceLock::get)
             .find_map(|part| {
-                let i = part
-                    .dists
-                    .binary_search_by_key(&number, |d| d.number)
-                    .ok()?;
-                Some((part, &part.dists[i], false))
+                let i = part.find(number)?;
+                Some((part, i, false))
             })
     }
 
@@ -461,7 +502,7 @@ impl FileIndex {
         &self,
         normalized: Option<&str>,
         legacy: Option<&str>,
-    ) -> Result<Vec<(&IndexData, &DistRecord)>, Damage> {
+    ) -> Result<Vec<(&RawPart, usize)>, Damage> {
         let mut numbers = Vec::new();
         if let Some(key) = normalized {
             numbers.extend(self.bucket(key)?.find(key, KEY_LOOKUP, KEY_EGG));

@@ -25,6 +25,7 @@ use rustc_hash::FxHashSet;
 pub(crate) use builder::{DistFacts, IndexBuilder};
 
 use crate::file_index::{Damage, FileIndex};
+use crate::format::{record, RawPart};
 use crate::outcome::Outcome;
 
 /// A byte range of a string arena.
@@ -116,7 +117,7 @@ impl fmt::Display for Kind {
 
 /// One distribution's record. In a group's part of a cache file the rows
 /// cover only that group's entry points and no diagnostics.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DistRecord {
     /// Its place in the path entry's discovery order.
     pub(crate) number: u32,
@@ -141,7 +142,7 @@ pub(crate) struct DistRecord {
     pub(crate) diagnostics: Rows,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EntryPointRecord {
     pub(crate) group: Span,
     pub(crate) name: Span,
@@ -170,7 +171,7 @@ static EMPTY_DATA: IndexData = IndexData {
     entry_diagnostics: Rows { start: 0, end: 0 },
 };
 
-static EMPTY_RECORD: DistRecord = DistRecord {
+pub(crate) const EMPTY_RECORD: DistRecord = DistRecord {
     number: 0,
     kind: Kind::DistInfo,
     shadowed: false,
@@ -184,6 +185,149 @@ static EMPTY_RECORD: DistRecord = DistRecord {
     diagnostics: Rows { start: 0, end: 0 },
 };
 
+/// One distribution's record, where it is: in a scanned index's table, or
+/// in place in a part of a cache file (read field by field as asked for).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rec<'a> {
+    Owned(&'a DistRecord),
+    Raw(&'a record::Raw),
+}
+
+impl Rec<'_> {
+    pub(crate) fn number(self) -> u32 {
+        match self {
+            Rec::Owned(d) => d.number,
+            Rec::Raw(r) => record::number(r),
+        }
+    }
+
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Rec::Owned(d) => d.kind,
+            Rec::Raw(r) => record::kind(r),
+        }
+    }
+
+    pub(crate) fn shadowed(self) -> bool {
+        match self {
+            Rec::Owned(d) => d.shadowed,
+            Rec::Raw(r) => record::shadowed(r),
+        }
+    }
+
+    pub(crate) fn child(self) -> Span {
+        match self {
+            Rec::Owned(d) => d.child,
+            Rec::Raw(r) => record::child(r),
+        }
+    }
+
+    pub(crate) fn name(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.name,
+            Rec::Raw(r) => record::name(r),
+        }
+    }
+
+    pub(crate) fn version(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.version,
+            Rec::Raw(r) => record::version(r),
+        }
+    }
+
+    pub(crate) fn normalized_name(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.normalized_name,
+            Rec::Raw(r) => record::normalized_name(r),
+        }
+    }
+
+    pub(crate) fn unique_key(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.unique_key,
+            Rec::Raw(r) => record::unique_key(r),
+        }
+    }
+
+    pub(crate) fn lookup_key(self) -> Span {
+        match self {
+            Rec::Owned(d) => d.lookup_key,
+            Rec::Raw(r) => record::lookup_key(r),
+        }
+    }
+
+    pub(crate) fn entry_points(self) -> Rows {
+        match self {
+            Rec::Owned(d) => d.entry_points,
+            Rec::Raw(r) => record::entry_points(r),
+        }
+    }
+
+    pub(crate) fn diagnostics(self) -> Rows {
+        match self {
+            Rec::Owned(d) => d.diagnostics,
+            Rec::Raw(r) => record::diagnostics(r),
+        }
+    }
+}
+
+/// Where a record and its strings are: a scanned index, or a part of a
+/// cache file as it was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Part<'a> {
+    Owned(&'a IndexData),
+    Raw(&'a RawPart),
+}
+
+impl<'a> Part<'a> {
+    pub(crate) fn str(self, span: Span) -> &'a str {
+        match self {
+            Part::Owned(data) => data.str(span),
+            Part::Raw(part) => part.str(span),
+        }
+    }
+
+    pub(crate) fn dist_count(self) -> usize {
+        match self {
+            Part::Owned(data) => data.dists.len(),
+            Part::Raw(part) => part.dist_count(),
+        }
+    }
+
+    pub(crate) fn dist(self, i: usize) -> Rec<'a> {
+        match self {
+            Part::Owned(data) => Rec::Owned(&data.dists[i]),
+            Part::Raw(part) => Rec::Raw(part.dist(i)),
+        }
+    }
+
+    pub(crate) fn ep(self, j: usize) -> EntryPointRecord {
+        match self {
+            Part::Owned(data) => data.entry_points[j],
+            Part::Raw(part) => part.ep(j),
+        }
+    }
+
+    pub(crate) fn diag(self, k: usize) -> Span {
+        match self {
+            Part::Owned(data) => data.diagnostics[k],
+            Part::Raw(part) => part.diag(k),
+        }
+    }
+
+    pub(crate) fn entry_diagnostics(self) -> Rows {
+        match self {
+            Part::Owned(data) => data.entry_diagnostics,
+            Part::Raw(part) => part.entry_diagnostics(),
+        }
+    }
+
+    pub(crate) fn messages(self, rows: Rows) -> impl Iterator<Item = &'a str> {
+        rows.range().map(move |k| self.str(self.diag(k)))
+    }
+}
+
 impl IndexData {
     pub(crate) fn str(&self, span: Span) -> &str {
         // Spans are checked by `validate` when decoded and correct by
@@ -191,15 +335,9 @@ impl IndexData {
         &self.strings[span.start as usize..(span.start + span.len) as usize]
     }
 
-    fn diagnostic_messages(&self, rows: Rows) -> impl Iterator<Item = &str> {
-        self.diagnostics[rows.range()]
-            .iter()
-            .map(move |&span| self.str(span))
-    }
-
-    /// Checks every offset against the arena and the tables, so that data
-    /// decoded from a file that passed its integrity check still cannot
-    /// make an accessor panic.
+    /// Checks every offset against the arena and the tables (for tests of
+    /// the builder: a file's parts are checked by `RawPart::decode`).
+    #[cfg(test)]
     pub(crate) fn validate(&self) -> Result<(), String> {
         let arena = self.strings.as_str();
         // In an ASCII arena (nearly every real one) every offset is a
@@ -252,31 +390,34 @@ impl IndexData {
     /// distributions of `pages`, in order, with every string copied into
     /// one arena. (The parts come from one file of at most 2 GiB, so the
     /// arena fits 32-bit spans.)
-    pub(crate) fn concat(entry: &IndexData, pages: &[&IndexData]) -> IndexData {
+    pub(crate) fn concat(entry: &RawPart, pages: &[&RawPart]) -> IndexData {
         let mut out = IndexData::default();
-        for &span in &entry.diagnostics[entry.entry_diagnostics.range()] {
-            let copied = out.push_str(entry.str(span));
+        let entry = Part::Raw(entry);
+        for message in entry.messages(entry.entry_diagnostics()) {
+            let copied = out.push_str(message);
             out.diagnostics.push(copied);
         }
         out.entry_diagnostics = Rows {
             start: 0,
             end: out.diagnostics.len() as u32,
         };
-        for page in pages {
-            for d in &page.dists {
-                out.push_copy(page, d);
+        for &page in pages {
+            let page = Part::Raw(page);
+            for i in 0..page.dist_count() {
+                out.push_copy(page, page.dist(i));
             }
         }
         out
     }
 
     /// Appends a copy of `part`'s record `d` with all its rows.
-    fn push_copy(&mut self, part: &IndexData, d: &DistRecord) {
-        let child = self.push_str(part.str(d.child));
-        let name = d.name.map(|s| self.push_str(part.str(s)));
-        let version = d.version.map(|s| self.push_str(part.str(s)));
-        let lookup_key = self.push_str(part.str(d.lookup_key));
-        let mut known = vec![(d.lookup_key, lookup_key)];
+    fn push_copy(&mut self, part: Part<'_>, d: Rec<'_>) {
+        let child = self.push_str(part.str(d.child()));
+        let name = d.name().map(|s| self.push_str(part.str(s)));
+        let version = d.version().map(|s| self.push_str(part.str(s)));
+        let lookup = d.lookup_key();
+        let lookup_key = self.push_str(part.str(lookup));
+        let mut known = vec![(lookup, lookup_key)];
         let mut copy = |this: &mut IndexData, s: Span| match known.iter().find(|k| k.0 == s) {
             Some(&(_, to)) => to,
             None => {
@@ -285,10 +426,11 @@ impl IndexData {
                 to
             }
         };
-        let normalized_name = d.normalized_name.map(|s| copy(self, s));
-        let unique_key = d.unique_key.map(|s| copy(self, s));
+        let normalized_name = d.normalized_name().map(|s| copy(self, s));
+        let unique_key = d.unique_key().map(|s| copy(self, s));
         let first_ep = self.entry_points.len() as u32;
-        for ep in &part.entry_points[d.entry_points.range()] {
+        for j in d.entry_points().range() {
+            let ep = part.ep(j);
             let record = EntryPointRecord {
                 group: self.push_str(part.str(ep.group)),
                 name: self.push_str(part.str(ep.name)),
@@ -297,13 +439,13 @@ impl IndexData {
             self.entry_points.push(record);
         }
         let first_diag = self.diagnostics.len() as u32;
-        for &span in &part.diagnostics[d.diagnostics.range()] {
-            let copied = self.push_str(part.str(span));
+        for message in part.messages(d.diagnostics()) {
+            let copied = self.push_str(message);
             self.diagnostics.push(copied);
         }
         self.dists.push(DistRecord {
             number: self.dists.len() as u32,
-            kind: d.kind,
+            kind: d.kind(),
             shadowed: false,
             child,
             name,
@@ -331,7 +473,7 @@ impl IndexData {
 
 /// Whether `span` lies inside `arena` and starts and ends on character
 /// boundaries, so that slicing with it cannot panic.
-#[inline]
+#[cfg(test)]
 fn span_in(arena: &str, span: Span, ascii: bool) -> bool {
     let start = span.start as usize;
     let end = start + span.len as usize;
@@ -374,11 +516,11 @@ impl Owned {
 
     /// The record of the distribution whose metadata is `child`, or an
     /// empty one.
-    fn by_child(&self, child: &str) -> (&IndexData, &DistRecord) {
+    fn by_child(&self, child: &str) -> (Part<'_>, Rec<'_>) {
         let data = &self.data;
         match data.dists.iter().find(|d| data.str(d.child) == child) {
-            Some(record) => (data, record),
-            None => (&EMPTY_DATA, &EMPTY_RECORD),
+            Some(record) => (Part::Owned(data), Rec::Owned(record)),
+            None => (Part::Owned(&EMPTY_DATA), Rec::Owned(&EMPTY_RECORD)),
         }
     }
 }
@@ -497,7 +639,7 @@ impl Index {
         file.fall_back(&self.path_entry, damage)
     }
 
-    fn full_view<'a>(&'a self, part: &'a IndexData, record: &'a DistRecord) -> Distribution<'a> {
+    fn full_view<'a>(&'a self, part: Part<'a>, record: Rec<'a>) -> Distribution<'a> {
         Distribution {
             index: self,
             part,
@@ -543,12 +685,13 @@ impl Index {
     /// The distributions, in importlib.metadata's discovery order.
     pub fn distributions(&self) -> impl ExactSizeIterator<Item = Distribution<'_>> + Clone {
         let parts = match self.view() {
-            View::Owned(owned) => vec![&owned.data],
-            View::File(file) => file
-                .all_pages()
-                .unwrap_or_else(|damage| vec![&self.fall_back(file, damage).data]),
+            View::Owned(owned) => vec![Part::Owned(&owned.data)],
+            View::File(file) => match file.all_pages() {
+                Ok(pages) => pages.into_iter().map(Part::Raw).collect(),
+                Err(damage) => vec![Part::Owned(&self.fall_back(file, damage).data)],
+            },
         };
-        let remaining = parts.iter().map(|p| p.dists.len()).sum();
+        let remaining = parts.iter().map(|p| p.dist_count()).sum();
         Distributions {
             index: self,
             parts,
@@ -566,26 +709,26 @@ impl Index {
                 .data
                 .dists
                 .get(position)
-                .map(|r| self.full_view(&owned.data, r)),
+                .map(|r| self.full_view(Part::Owned(&owned.data), Rec::Owned(r))),
             View::File(file) => {
                 let number = u32::try_from(position).ok()?;
                 if position >= file.dist_count() {
                     return None;
                 }
-                if let Some((part, record, full)) = file.loaded_record(number) {
+                if let Some((part, i, full)) = file.loaded_record(number) {
                     return Some(Distribution {
                         index: self,
-                        part,
-                        record,
+                        part: Part::Raw(part),
+                        record: Rec::Raw(part.dist(i)),
                         full,
                     });
                 }
                 match file.page_record(number) {
-                    Ok((part, record)) => Some(self.full_view(part, record)),
+                    Ok((part, i)) => Some(self.full_view(Part::Raw(part), Rec::Raw(part.dist(i)))),
                     Err(damage) => {
                         let owned = self.fall_back(file, damage);
                         let record = owned.data.dists.get(position)?;
-                        Some(self.full_view(&owned.data, record))
+                        Some(self.full_view(Part::Owned(&owned.data), Rec::Owned(record)))
                     }
                 }
             }
@@ -594,11 +737,13 @@ impl Index {
 
     /// The record with every entry point and diagnostic of the distribution
     /// numbered `number`, whose metadata is `child`.
-    fn full_record(&self, number: u32, child: &str) -> (&IndexData, &DistRecord) {
+    fn full_record(&self, number: u32, child: &str) -> (Part<'_>, Rec<'_>) {
         match self.view() {
             View::Owned(owned) => owned.by_child(child),
             View::File(file) => match file.page_record(number) {
-                Ok((part, record)) if part.str(record.child) == child => (part, record),
+                Ok((part, i)) if part.str(record::child(part.dist(i))) == child => {
+                    (Part::Raw(part), Rec::Raw(part.dist(i)))
+                }
                 Ok(_) => self
                     .fall_back(
                         file,
@@ -634,13 +779,14 @@ impl Index {
     /// Problems with the path entry itself (for example an unreadable
     /// directory), as opposed to one distribution.
     pub fn diagnostics(&self) -> impl Iterator<Item = &str> {
-        let data = match self.view() {
-            View::Owned(owned) => &owned.data,
-            View::File(file) => file
-                .entry()
-                .unwrap_or_else(|damage| &self.fall_back(file, damage).data),
+        let part = match self.view() {
+            View::Owned(owned) => Part::Owned(&owned.data),
+            View::File(file) => match file.entry() {
+                Ok(entry) => Part::Raw(entry),
+                Err(damage) => Part::Owned(&self.fall_back(file, damage).data),
+            },
         };
-        data.diagnostic_messages(data.entry_diagnostics)
+        part.messages(part.entry_diagnostics())
     }
 
     /// Every diagnostic in the index: the path entry's own, then each
@@ -660,7 +806,7 @@ impl Index {
             View::File(file) => match file.diagnosed_records() {
                 Ok(records) => records
                     .into_iter()
-                    .map(|(part, record)| self.full_view(part, record))
+                    .map(|(part, i)| self.full_view(Part::Raw(part), Rec::Raw(part.dist(i))))
                     .collect(),
                 Err(damage) => self.owned_diagnosed(&self.fall_back(file, damage).data),
             },
@@ -668,25 +814,23 @@ impl Index {
         found.into_iter()
     }
 
-    /// The entry points of `group`, in discovery order, each with whether
-    /// its distribution is the first of its unique key in this path entry.
+    /// The distributions with entry points in `group`, in discovery order.
     /// From a cache file this reads only that group's part.
-    pub(crate) fn group_entry_points(&self, group: &str) -> GroupEntryPoints<'_> {
-        match self.view() {
-            View::Owned(owned) => GroupEntryPoints::picked(self, &owned.data, group),
+    pub(crate) fn group_dists(&self, group: &str) -> GroupDists<'_> {
+        let (part, from_file) = match self.view() {
+            View::Owned(owned) => (Part::Owned(&owned.data), false),
             View::File(file) => match file.group_block(group) {
-                Ok(Some(block)) => GroupEntryPoints {
-                    index: self,
-                    part: block,
-                    picks: None,
-                    dist: 0,
-                    ep: 0,
-                },
-                Ok(None) => GroupEntryPoints::picked(self, &EMPTY_DATA, group),
-                Err(damage) => {
-                    GroupEntryPoints::picked(self, &self.fall_back(file, damage).data, group)
-                }
+                Ok(Some(block)) => (Part::Raw(block), true),
+                Ok(None) => (Part::Owned(&EMPTY_DATA), false),
+                Err(damage) => (Part::Owned(&self.fall_back(file, damage).data), false),
             },
+        };
+        GroupDists {
+            index: self,
+            part,
+            from_file,
+            at: 0,
+            seen: FxHashSet::default(),
         }
     }
 
@@ -714,7 +858,7 @@ impl Index {
             View::File(file) => match file.named(normalized, legacy) {
                 Ok(found) => found
                     .into_iter()
-                    .map(|(part, record)| self.full_view(part, record))
+                    .map(|(part, i)| self.full_view(Part::Raw(part), Rec::Raw(part.dist(i))))
                     .collect(),
                 Err(damage) => {
                     self.owned_named(&self.fall_back(file, damage).data, normalized, legacy)
@@ -722,14 +866,12 @@ impl Index {
             },
         }
     }
-}
 
-impl Index {
     fn owned_diagnosed<'a>(&'a self, data: &'a IndexData) -> Vec<Distribution<'a>> {
         data.dists
             .iter()
             .filter(|d| !d.diagnostics.is_empty())
-            .map(|r| self.full_view(data, r))
+            .map(|r| self.full_view(Part::Owned(data), Rec::Owned(r)))
             .collect()
     }
 
@@ -743,7 +885,7 @@ impl Index {
             data.dists
                 .iter()
                 .filter(|d| (d.kind == Kind::Egg) == egg && key == Some(data.str(d.lookup_key)))
-                .map(|r| self.full_view(data, r))
+                .map(|r| self.full_view(Part::Owned(data), Rec::Owned(r)))
                 .collect()
         };
         let mut found = matching(false, normalized);
@@ -756,7 +898,7 @@ impl Index {
 #[derive(Clone)]
 struct Distributions<'a> {
     index: &'a Index,
-    parts: Vec<&'a IndexData>,
+    parts: Vec<Part<'a>>,
     part: usize,
     at: usize,
     remaining: usize,
@@ -768,7 +910,8 @@ impl<'a> Iterator for Distributions<'a> {
     fn next(&mut self) -> Option<Distribution<'a>> {
         loop {
             let part = *self.parts.get(self.part)?;
-            if let Some(record) = part.dists.get(self.at) {
+            if self.at < part.dist_count() {
+                let record = part.dist(self.at);
                 self.at += 1;
                 self.remaining -= 1;
                 return Some(self.index.full_view(part, record));
@@ -785,78 +928,86 @@ impl<'a> Iterator for Distributions<'a> {
 
 impl ExactSizeIterator for Distributions<'_> {}
 
-/// The iterator of [`Index::group_entry_points`]: one group's entry
-/// points, each with whether its distribution is the first of its unique
-/// key in the path entry.
-pub(crate) struct GroupEntryPoints<'a> {
+/// The distributions with entry points in one group, one path entry's
+/// ([`Index::group_dists`]).
+pub(crate) struct GroupDists<'a> {
     index: &'a Index,
-    part: &'a IndexData,
-    /// For a scanned index, the (record, entry point, first) triples in the
-    /// group; for a group's part of a cache file `None`: every entry point
-    /// of every record is in the group.
-    picks: Option<std::vec::IntoIter<(u32, u32, bool)>>,
-    dist: usize,
-    ep: usize,
+    part: Part<'a>,
+    /// A group's part of a cache file, which holds only the group's
+    /// distributions and entry points and says which are shadowed; else a
+    /// whole scanned index, which is searched.
+    from_file: bool,
+    at: usize,
+    /// For a scanned index: the unique keys of the distributions so far.
+    seen: FxHashSet<&'a str>,
 }
 
-impl<'a> GroupEntryPoints<'a> {
-    /// Picks `group`'s entry points out of a whole index.
-    fn picked(index: &'a Index, data: &'a IndexData, group: &str) -> Self {
-        let mut seen = FxHashSet::default();
-        let mut picks = Vec::new();
-        for (i, d) in data.dists.iter().enumerate() {
-            let first = d.unique_key.is_none_or(|k| seen.insert(data.str(k)));
-            for e in d.entry_points.range() {
-                if data.str(data.entry_points[e].group) == group {
-                    picks.push((i as u32, e as u32, first));
-                }
-            }
-        }
-        GroupEntryPoints {
-            index,
-            part: data,
-            picks: Some(picks.into_iter()),
-            dist: 0,
-            ep: 0,
-        }
-    }
-
-    fn entry_point(&self, record: &'a DistRecord, ep: usize, full: bool) -> EntryPoint<'a> {
+impl<'a> GroupDists<'a> {
+    /// The next distribution with entry points in `group` (the group these
+    /// were asked for).
+    pub(crate) fn next_dist(&mut self, group: &str) -> Option<GroupDist<'a>> {
         let part = self.part;
-        let ep = &part.entry_points[ep];
-        EntryPoint {
-            group: part.str(ep.group),
-            name: part.str(ep.name),
-            value: part.str(ep.value),
-            dist: Distribution {
-                index: self.index,
-                part,
-                record,
-                full,
-            },
+        while self.at < part.dist_count() {
+            let record = part.dist(self.at);
+            self.at += 1;
+            let eps = record.entry_points().range();
+            if self.from_file {
+                return Some(GroupDist {
+                    dist: Distribution {
+                        index: self.index,
+                        part,
+                        record,
+                        full: false,
+                    },
+                    first: !record.shadowed(),
+                    eps,
+                    mixed: false,
+                });
+            }
+            let first = record
+                .unique_key()
+                .is_none_or(|k| self.seen.insert(part.str(k)));
+            if eps.clone().any(|j| part.str(part.ep(j).group) == group) {
+                return Some(GroupDist {
+                    dist: self.index.full_view(part, record),
+                    first,
+                    eps,
+                    mixed: true,
+                });
+            }
         }
+        None
     }
 }
 
-impl<'a> Iterator for GroupEntryPoints<'a> {
-    type Item = (EntryPoint<'a>, bool);
+/// One distribution with entry points in a group, and those entry points.
+pub(crate) struct GroupDist<'a> {
+    pub(crate) dist: Distribution<'a>,
+    /// Whether it is the first of its unique key in its path entry.
+    pub(crate) first: bool,
+    eps: std::ops::Range<usize>,
+    /// Whether `eps` holds other groups' entry points too (a scanned index).
+    mixed: bool,
+}
 
-    fn next(&mut self) -> Option<(EntryPoint<'a>, bool)> {
-        if let Some(picks) = &mut self.picks {
-            let (record, ep, first) = picks.next()?;
-            let record = &self.part.dists[record as usize];
-            return Some((self.entry_point(record, ep as usize, true), first));
-        }
-        loop {
-            let record = self.part.dists.get(self.dist)?;
-            let rows = record.entry_points;
-            let ep = (rows.start as usize).max(self.ep);
-            if ep < rows.end as usize {
-                self.ep = ep + 1;
-                return Some((self.entry_point(record, ep, false), !record.shadowed));
+impl<'a> GroupDist<'a> {
+    /// Its next entry point in `group`.
+    pub(crate) fn next_entry_point(&mut self, group: &str) -> Option<EntryPoint<'a>> {
+        let part = self.dist.part;
+        for j in self.eps.by_ref() {
+            let ep = part.ep(j);
+            let ep_group = part.str(ep.group);
+            if self.mixed && ep_group != group {
+                continue;
             }
-            self.dist += 1;
+            return Some(EntryPoint {
+                group: ep_group,
+                name: part.str(ep.name),
+                value: part.str(ep.value),
+                dist: self.dist,
+            });
         }
+        None
     }
 }
 
@@ -865,8 +1016,8 @@ impl<'a> Iterator for GroupEntryPoints<'a> {
 pub struct Distribution<'a> {
     index: &'a Index,
     /// Where `record`'s strings and rows are.
-    part: &'a IndexData,
-    record: &'a DistRecord,
+    part: Part<'a>,
+    record: Rec<'a>,
     /// Whether `record`'s rows are all of the distribution's entry points
     /// and diagnostics; in a group's part they are that group's only.
     full: bool,
@@ -891,34 +1042,34 @@ impl<'a> Distribution<'a> {
     /// The metadata `Name`, or `None` when the metadata has no `Name`
     /// header (or could not be read at all).
     pub fn name(&self) -> Option<&'a str> {
-        self.record.name.map(|s| self.str(s))
+        self.record.name().map(|s| self.str(s))
     }
 
     /// The metadata `Version`, or `None` when absent.
     pub fn version(&self) -> Option<&'a str> {
-        self.record.version.map(|s| self.str(s))
+        self.record.version().map(|s| self.str(s))
     }
 
     /// The PEP 503 normalized form of [`name`](Self::name): lower case,
     /// with `-` as the only separator.
     pub fn normalized_name(&self) -> Option<&'a str> {
-        self.record.normalized_name.map(|s| self.str(s))
+        self.record.normalized_name().map(|s| self.str(s))
     }
 
     /// The key `entry_points()` de-duplicates on: taken from the metadata
     /// directory's name when its extension is exactly `.dist-info` or
     /// `.egg-info`, from the metadata `Name` otherwise (PEP 503 form).
     pub fn unique_key(&self) -> Option<&'a str> {
-        self.record.unique_key.map(|s| self.str(s))
+        self.record.unique_key().map(|s| self.str(s))
     }
 
     pub(crate) fn lookup_key(&self) -> &'a str {
-        self.str(self.record.lookup_key)
+        self.str(self.record.lookup_key())
     }
 
     /// How the metadata is laid out.
     pub fn kind(&self) -> Kind {
-        self.record.kind
+        self.record.kind()
     }
 
     /// The path entry this distribution was found in.
@@ -933,12 +1084,12 @@ impl<'a> Distribution<'a> {
 
     /// This distribution's place in [`Index::distributions`] order, from 0.
     pub fn position(&self) -> usize {
-        self.record.number as usize
+        self.record.number() as usize
     }
 
     /// The name of the metadata directory or file inside the path entry.
     pub fn metadata_name(&self) -> &'a str {
-        self.str(self.record.child)
+        self.str(self.record.child())
     }
 
     /// The metadata directory or file. For a zip path entry this is the
@@ -948,12 +1099,12 @@ impl<'a> Distribution<'a> {
     }
 
     /// The record with all of this distribution's rows, and where they are.
-    fn full_record(&self) -> (&'a IndexData, &'a DistRecord) {
+    fn full_record(&self) -> (Part<'a>, Rec<'a>) {
         if self.full {
             (self.part, self.record)
         } else {
             self.index
-                .full_record(self.record.number, self.metadata_name())
+                .full_record(self.record.number(), self.metadata_name())
         }
     }
 
@@ -961,29 +1112,31 @@ impl<'a> Distribution<'a> {
     pub fn entry_points(&self) -> impl ExactSizeIterator<Item = EntryPoint<'a>> + Clone + 'a {
         let dist = *self;
         let (part, record) = self.full_record();
-        part.entry_points[record.entry_points.range()]
-            .iter()
-            .map(move |ep| EntryPoint {
+        record.entry_points().range().map(move |j| {
+            let ep = part.ep(j);
+            EntryPoint {
                 group: part.str(ep.group),
                 name: part.str(ep.name),
                 value: part.str(ep.value),
                 dist,
-            })
+            }
+        })
     }
 
     /// What could not be read or parsed for this distribution.
     pub fn diagnostics(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
         let (part, record) = self.full_record();
-        part.diagnostics[record.diagnostics.range()]
-            .iter()
-            .map(move |&span| part.str(span))
+        record
+            .diagnostics()
+            .range()
+            .map(move |k| part.str(part.diag(k)))
     }
 
     /// Whether the metadata has a `Name` or `Version`, which proves it is
     /// not empty: `importlib_metadata` ≥ 8.1 prefers such a distribution
     /// when several match a name.
     pub fn has_metadata(&self) -> bool {
-        self.record.name.is_some() || self.record.version.is_some()
+        self.record.name().is_some() || self.record.version().is_some()
     }
 
     /// Whether two distributions show the same everything.

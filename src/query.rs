@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::index::{Distribution, EntryPoint, Index};
+use crate::index::{Distribution, EntryPoint, GroupDist, GroupDists, Index};
 use crate::pystr::{legacy_normalize_name, normalize_name};
 
 /// Which entry points to return, like `EntryPoints.select(group=, name=)`:
@@ -92,7 +92,14 @@ impl Environment {
     ) -> impl Iterator<Item = EntryPoint<'a>> + 'a {
         let Selection { group, name } = selection.clone();
         match group {
-            Some(group) => Either::Left(self.group_entry_points(group, name)),
+            Some(group) => Either::Left(GroupSelection {
+                indexes: &self.indexes,
+                next_index: 0,
+                dists: None,
+                current: None,
+                group,
+                name,
+            }),
             None => {
                 let selection = Selection { group: None, name };
                 Either::Right(
@@ -102,42 +109,6 @@ impl Environment {
                 )
             }
         }
-    }
-
-    /// [`entry_points`](Self::entry_points) of one group: each path
-    /// entry's entry points of the group whose distribution is the first of
-    /// its unique key there and whose key no earlier entry holds.
-    fn group_entry_points(
-        &self,
-        group: String,
-        name: Option<String>,
-    ) -> impl Iterator<Item = EntryPoint<'_>> + '_ {
-        let indexes = &self.indexes;
-        indexes.iter().enumerate().flat_map(move |(i, index)| {
-            let earlier = &indexes[..i];
-            let name = name.clone();
-            // A distribution's entry points come one after another: the
-            // verdict on it is taken once.
-            let mut last: Option<(usize, bool)> = None;
-            index
-                .group_entry_points(&group)
-                .filter(move |(ep, first)| {
-                    let number = ep.dist.position();
-                    let keep = match last {
-                        Some((n, keep)) if n == number => keep,
-                        _ => {
-                            let keep = *first
-                                && ep.dist.unique_key().is_none_or(|key| {
-                                    !earlier.iter().any(|e| e.has_unique_key(key))
-                                });
-                            last = Some((number, keep));
-                            keep
-                        }
-                    };
-                    keep && name.as_deref().is_none_or(|n| n == ep.name)
-                })
-                .map(|(ep, _)| ep)
-        })
     }
 
     /// Every distribution `importlib.metadata` finds for `name`, in the order
@@ -177,6 +148,59 @@ impl Environment {
     /// The version `importlib.metadata.version(name)` returns.
     pub fn version(&self, name: &str) -> Option<&str> {
         self.distribution(name)?.version()
+    }
+}
+
+/// [`Environment::entry_points`] of one group: each path entry's entry
+/// points of the group whose distribution is the first of its unique key
+/// there and whose key no earlier entry holds.
+struct GroupSelection<'a> {
+    indexes: &'a [Index],
+    next_index: usize,
+    /// The distributions of the path entry before `next_index`.
+    dists: Option<GroupDists<'a>>,
+    /// The distribution whose entry points are being returned.
+    current: Option<GroupDist<'a>>,
+    group: String,
+    name: Option<String>,
+}
+
+impl<'a> Iterator for GroupSelection<'a> {
+    type Item = EntryPoint<'a>;
+
+    fn next(&mut self) -> Option<EntryPoint<'a>> {
+        loop {
+            if let Some(current) = &mut self.current {
+                while let Some(ep) = current.next_entry_point(&self.group) {
+                    if self.name.as_deref().is_none_or(|n| n == ep.name) {
+                        return Some(ep);
+                    }
+                }
+                self.current = None;
+            }
+            if let Some(dists) = &mut self.dists {
+                match dists.next_dist(&self.group) {
+                    Some(candidate) => {
+                        // Entry points come from the first distribution per
+                        // unique key, over the whole path.
+                        let earlier = &self.indexes[..self.next_index - 1];
+                        let keep = candidate.first
+                            && candidate
+                                .dist
+                                .unique_key()
+                                .is_none_or(|key| !earlier.iter().any(|e| e.has_unique_key(key)));
+                        if keep {
+                            self.current = Some(candidate);
+                        }
+                        continue;
+                    }
+                    None => self.dists = None,
+                }
+            }
+            let index = self.indexes.get(self.next_index)?;
+            self.dists = Some(index.group_dists(&self.group));
+            self.next_index += 1;
+        }
     }
 }
 

@@ -142,7 +142,8 @@ where
 fn or_dash(value: Option<&str>) -> Cow<'_, str> {
     match value {
         None => Cow::Borrowed("-"),
-        Some(v) if v.contains('\n') => Cow::Owned(v.replace('\n', "\\n")),
+        // A short name is scanned inline: no call per cell.
+        Some(v) if v.bytes().any(|b| b == b'\n') => Cow::Owned(v.replace('\n', "\\n")),
         Some(v) => Cow::Borrowed(v),
     }
 }
@@ -191,9 +192,8 @@ pub fn entry_points_table(
     env: &Environment,
     selection: &Selection,
 ) -> io::Result<()> {
-    let rows: Vec<[Cow<str>; 4]> = env
-        .entry_points(selection)
-        .map(|ep| {
+    write_table(out, ["GROUP", "NAME", "VALUE", "DISTRIBUTION"], || {
+        env.entry_points(selection).map(|ep| {
             [
                 Cow::Borrowed(ep.group),
                 Cow::Borrowed(ep.name),
@@ -201,10 +201,6 @@ pub fn entry_points_table(
                 or_dash(ep.dist.name()),
             ]
         })
-        .collect();
-    write_table(out, ["GROUP", "NAME", "VALUE", "DISTRIBUTION"], || {
-        rows.iter()
-            .map(|row| row.each_ref().map(|c| Cow::Borrowed(&**c)))
     })?;
     report_diagnostics(env);
     Ok(())

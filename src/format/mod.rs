@@ -14,6 +14,7 @@
 //! `prune`, `dump`) check.
 
 mod blocks;
+mod part;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,12 +25,12 @@ use crate::freshness::Key;
 use crate::index::{IndexData, Kind};
 
 pub(crate) use blocks::{
-    checksum, decode_bucket, decode_group_dir, decode_numbers, decode_part, decode_refs, key_hash,
-    Bucket, GroupDir, PartKind, Ref, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
+    checksum, decode_bucket, decode_group_dir, decode_numbers, decode_refs, key_hash, Bucket,
+    GroupDir, Ref, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
 };
-use blocks::{
-    encode_group_dir, group_dir_len, BucketWriter, Fields, PartWriter, DIST_LEN, REF_LEN,
-};
+use blocks::{encode_group_dir, group_dir_len, BucketWriter, Fields, REF_LEN};
+pub(crate) use part::{record, PartKind, RawPart};
+use part::{PartTooLarge, PartWriter, DIST_LEN};
 
 /// The first eight bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"EPCACHE\0";
@@ -362,9 +363,12 @@ pub(crate) fn check_whole(bytes: &[u8]) -> Result<Head, FormatError> {
 }
 
 /// Appends what `write` writes to `out`, and says where it is.
-fn append(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> Result<Ref, TooLarge> {
+fn append(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), PartTooLarge>,
+) -> Result<Ref, TooLarge> {
     let start = out.len();
-    write(out);
+    write(out).map_err(|PartTooLarge| TooLarge("a part of 256 MiB or more".into()))?;
     if out.len() as u64 > crate::cache::MAX_INDEX_FILE {
         return Err(TooLarge(format!("more than {} bytes", out.len())));
     }
@@ -422,7 +426,7 @@ pub(crate) fn encode(
         for i in data.entry_diagnostics.range() {
             part.entry_diagnostic(data.diagnostics[i]);
         }
-        part.finish(out);
+        part.finish(out)
     })?;
     let diagnosed = append(&mut out, |out| {
         for (i, d) in data.dists.iter().enumerate() {
@@ -430,6 +434,7 @@ pub(crate) fn encode(
                 out.extend_from_slice(&(i as u32).to_le_bytes());
             }
         }
+        Ok(())
     })?;
     // The directories come next, where a consult's first read finds them
     // in a small file; they are filled in once their blocks are written.
@@ -452,7 +457,7 @@ pub(crate) fn encode(
                     .filter(|&e| data.str(data.entry_points[e].group) == name);
                 part.dist(i as u32, d, eps, false, shadowed[i]);
             }
-            part.finish(out);
+            part.finish(out)
         })?;
         group_refs.push((name, r));
     }
@@ -484,7 +489,10 @@ pub(crate) fn encode(
     }
     let mut bucket_refs = Vec::with_capacity(buckets);
     for writer in bucket_writers {
-        bucket_refs.push(append(&mut out, |out| writer.finish(out))?);
+        bucket_refs.push(append(&mut out, |out| {
+            writer.finish(out);
+            Ok(())
+        })?);
     }
 
     let mut page_refs = Vec::with_capacity(page_count);
@@ -495,11 +503,14 @@ pub(crate) fn encode(
                 let number = (k * page_size + i) as u32;
                 part.dist(number, d, d.entry_points.range(), true, false);
             }
-            part.finish(out);
+            part.finish(out)
         })?);
     }
     let fingerprint = if provisional {
-        Some(append(&mut out, |out| out.extend_from_slice(fingerprint))?)
+        Some(append(&mut out, |out| {
+            out.extend_from_slice(fingerprint);
+            Ok(())
+        })?)
     } else {
         None
     };

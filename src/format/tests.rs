@@ -1,6 +1,6 @@
 use super::*;
 use crate::file_index::{Damage, FileIndex};
-use crate::index::{DistFacts, IndexBuilder, Kind};
+use crate::index::{DistFacts, IndexBuilder, Kind, Part, Rec};
 use crate::query::{Environment, Selection};
 use crate::Index;
 use std::path::{Path, PathBuf};
@@ -153,58 +153,65 @@ fn owned(data: &IndexData, path: &str) -> Index {
     Index::owned(PathBuf::from(path), data.clone(), true)
 }
 
-fn rendered_record(part: &IndexData, d: &crate::index::DistRecord) -> String {
+fn rendered_record(part: Part<'_>, d: Rec<'_>) -> String {
     let opt = |s: Option<crate::index::Span>| s.map(|s| part.str(s).to_owned());
-    let eps: Vec<_> = part.entry_points[d.entry_points.range()]
-        .iter()
+    let eps: Vec<_> = d
+        .entry_points()
+        .range()
+        .map(|j| part.ep(j))
         .map(|e| (part.str(e.group), part.str(e.name), part.str(e.value)))
         .collect();
-    let diags: Vec<_> = part.diagnostics[d.diagnostics.range()]
-        .iter()
-        .map(|&s| part.str(s))
-        .collect();
+    let diags: Vec<_> = part.messages(d.diagnostics()).collect();
     format!(
         "{} {:?} {} {:?} {:?} {:?} {:?} {} {:?} {:?}",
-        d.number,
-        d.kind,
-        part.str(d.child),
-        opt(d.name),
-        opt(d.version),
-        opt(d.normalized_name),
-        opt(d.unique_key),
-        part.str(d.lookup_key),
+        d.number(),
+        d.kind(),
+        part.str(d.child()),
+        opt(d.name()),
+        opt(d.version()),
+        opt(d.normalized_name()),
+        opt(d.unique_key()),
+        part.str(d.lookup_key()),
         eps,
         diags
     )
 }
 
+fn raw(records: Vec<(&RawPart, usize)>) -> Vec<(Part<'_>, Rec<'_>)> {
+    records
+        .into_iter()
+        .map(|(p, i)| (Part::Raw(p), Rec::Raw(p.dist(i))))
+        .collect()
+}
+
+fn all(part: &RawPart) -> Vec<(Part<'_>, Rec<'_>)> {
+    (0..part.dist_count())
+        .map(|i| (Part::Raw(part), Rec::Raw(part.dist(i))))
+        .collect()
+}
+
 /// A digest of everything a record shows (cheaper than rendering it, which
 /// matters in the thousands of probes below).
-fn digest_record(h: &mut impl std::hash::Hasher, part: &IndexData, d: &crate::index::DistRecord) {
+fn digest_record(h: &mut impl std::hash::Hasher, part: Part<'_>, d: Rec<'_>) {
     use std::hash::Hash;
     let opt = |s: Option<crate::index::Span>| s.map(|s| part.str(s));
+    let strings = (part.str(d.child()), part.str(d.lookup_key()));
+    (d.number(), d.kind(), d.shadowed(), strings).hash(h);
     (
-        d.number,
-        d.kind,
-        d.shadowed,
-        part.str(d.child),
-        part.str(d.lookup_key),
+        opt(d.name()),
+        opt(d.version()),
+        opt(d.normalized_name()),
+        opt(d.unique_key()),
     )
         .hash(h);
-    (
-        opt(d.name),
-        opt(d.version),
-        opt(d.normalized_name),
-        opt(d.unique_key),
-    )
-        .hash(h);
-    for e in &part.entry_points[d.entry_points.range()] {
+    for j in d.entry_points().range() {
+        let e = part.ep(j);
         (part.str(e.group), part.str(e.name), part.str(e.value)).hash(h);
     }
-    for &s in &part.diagnostics[d.diagnostics.range()] {
-        part.str(s).hash(h);
+    for message in part.messages(d.diagnostics()) {
+        message.hash(h);
     }
-    d.diagnostics.range().len().hash(h);
+    d.diagnostics().range().len().hash(h);
 }
 
 type Probe = Vec<Result<u64, String>>;
@@ -212,10 +219,13 @@ type Probe = Vec<Result<u64, String>>;
 /// Every query a lazily read file answers, one digest per query, in a
 /// fixed order: equal bytes give equal lists, and a damaged file may turn
 /// any entry into an error but never into another answer.
-fn probe(f: &FileIndex, keys: &[&str]) -> Probe {
+///
+/// With `pages_first` the listing reads every page before anything else
+/// (with one read for all of them); without, single pages come first.
+fn probe(f: &FileIndex, keys: &[&str], pages_first: bool) -> Probe {
     use std::hash::{Hash, Hasher};
     let fail = |d: Damage| format!("{d:?}");
-    let records = |records: Vec<(&IndexData, &crate::index::DistRecord)>| {
+    let records = |records: Vec<(Part<'_>, Rec<'_>)>| {
         let mut h = rustc_hash::FxHasher::default();
         records.len().hash(&mut h);
         for (p, r) in records {
@@ -223,31 +233,47 @@ fn probe(f: &FileIndex, keys: &[&str]) -> Probe {
         }
         h.finish()
     };
+
+    let listing = || {
+        f.all_pages()
+            .map_err(fail)
+            .map(|pages| records(pages.into_iter().flat_map(all).collect()))
+    };
+    let early = pages_first.then(listing);
     let mut out = Vec::new();
     out.push(f.entry().map_err(fail).map(|e| {
         let mut h = rustc_hash::FxHasher::default();
-        for &s in &e.diagnostics[e.entry_diagnostics.range()] {
-            e.str(s).hash(&mut h);
+        let e = Part::Raw(e);
+        for message in e.messages(e.entry_diagnostics()) {
+            message.hash(&mut h);
         }
         h.finish()
     }));
-    out.push(f.diagnosed_records().map_err(fail).map(records));
+    out.push(f.diagnosed_records().map_err(fail).map(|r| records(raw(r))));
     for group in GROUPS.iter().chain(&["missing", ""]) {
         out.push(f.group_block(group).map_err(fail).map(|block| match block {
             None => 0,
-            Some(block) => records(block.dists.iter().map(|d| (block, d)).collect()),
+            Some(block) => records(all(block)),
         }));
     }
     for key in keys {
         out.push(f.has_unique_key(key).map_err(fail).map(u64::from));
-        out.push(f.named(Some(key), Some(key)).map_err(fail).map(records));
+        out.push(
+            f.named(Some(key), Some(key))
+                .map_err(fail)
+                .map(|r| records(raw(r))),
+        );
     }
     let count = f.dist_count() as u32;
     for n in [0, count / 2, count.saturating_sub(1)]
         .into_iter()
         .filter(|&n| n < count)
     {
-        out.push(f.page_record(n).map_err(fail).map(|r| records(vec![r])));
+        out.push(
+            f.page_record(n)
+                .map_err(fail)
+                .map(|(p, i)| records(vec![(Part::Raw(p), Rec::Raw(p.dist(i)))])),
+        );
     }
     if f.is_provisional() {
         out.push(
@@ -260,14 +286,7 @@ fn probe(f: &FileIndex, keys: &[&str]) -> Probe {
                 }),
         );
     }
-    out.push(f.all_pages().map_err(fail).map(|pages| {
-        records(
-            pages
-                .iter()
-                .flat_map(|p| p.dists.iter().map(move |d| (*p, d)))
-                .collect(),
-        )
-    }));
+    out.push(early.unwrap_or_else(listing));
     out
 }
 
@@ -295,13 +314,15 @@ fn some_keys(data: &IndexData) -> Vec<&str> {
 /// The probe of `data`'s intact encoding, checked against the data itself.
 fn golden_probe(data: &IndexData, bytes: &[u8]) -> Probe {
     let f = file_index(bytes, consult_head(bytes).unwrap());
-    let expected = probe(&f, &some_keys(data));
+    let expected = probe(&f, &some_keys(data), false);
     assert!(expected.iter().all(Result::is_ok), "the intact file fails");
+    let f = file_index(bytes, consult_head(bytes).unwrap());
+    assert_eq!(probe(&f, &some_keys(data), true), expected);
     for (n, d) in data.dists.iter().enumerate() {
-        let (part, record) = f.page_record(n as u32).unwrap();
+        let (part, i) = f.page_record(n as u32).unwrap();
         assert_eq!(
-            rendered_record(part, record),
-            rendered_record(data, d),
+            rendered_record(Part::Raw(part), Rec::Raw(part.dist(i))),
+            rendered_record(Part::Owned(data), Rec::Owned(d)),
             "record {n}"
         );
     }
@@ -463,7 +484,7 @@ fn every_truncation_is_refused_or_an_error_or_the_answer() {
     assert!(cuts.len() > 30, "only {} cuts", cuts.len());
     for len in cuts {
         let f = file_index(&bytes[..len], head.clone());
-        let got = probe(&f, &keys);
+        let got = probe(&f, &keys, len % 2 == 0);
         assert!(
             got.iter().any(Result::is_err),
             "length {len}: nothing failed"
@@ -530,7 +551,7 @@ fn random_bit_flips_are_refused_or_errors_or_the_answer() {
             );
         }
         let f = file_index(&damaged, head);
-        let got = probe(&f, &keys);
+        let got = probe(&f, &keys, round % 2 == 0);
         assert_eq!(got.len(), expected.len());
         for (i, (got, want)) in got.iter().zip(&expected).enumerate() {
             match got {
