@@ -94,6 +94,15 @@ fn print_header(file: &CacheFile) {
             section.len
         );
     }
+    say!("blocks:          {}", file.blocks.len());
+    for block in &file.blocks {
+        say!(
+            "  block:         {} at {}, {} bytes",
+            block.name,
+            block.offset,
+            block.len
+        );
+    }
     say!(
         "integrity:       {}",
         if file.checksum_ok {

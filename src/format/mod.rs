@@ -580,11 +580,11 @@ pub(crate) fn encode(
     Ok(out)
 }
 
-/// One section as `dump` shows it.
+/// One section or block as `dump` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SectionInfo {
-    /// What the section holds.
-    pub name: &'static str,
+    /// What it holds.
+    pub name: String,
     /// Where it starts in the file.
     pub offset: u64,
     /// How long it is.
@@ -604,6 +604,9 @@ pub struct CacheFile {
     pub body_len: usize,
     /// The sections the table of contents lists.
     pub sections: Vec<SectionInfo>,
+    /// The blocks the directories point at: each group's part, each page,
+    /// each bucket of keys (as far as the directories are intact).
+    pub blocks: Vec<SectionInfo>,
     /// Whether the head's checksum and the whole file's match.
     pub checksum_ok: bool,
     /// The index with every part decoded, or why one did not decode.
@@ -620,7 +623,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
         .iter()
         .filter_map(|&s| {
             head.section(s).map(|r| SectionInfo {
-                name: s.name(),
+                name: s.name().to_owned(),
                 offset: r.offset.into(),
                 len: r.len.into(),
             })
@@ -630,7 +633,34 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
         .section(Section::Fingerprint)
         .map_or(0, |r| r.len as usize);
     let body_len = bytes.len().saturating_sub(head.head_len);
-    let index = crate::file_index::FileIndex::in_memory(Arc::from(bytes), head.clone())
+    let file = crate::file_index::FileIndex::in_memory(Arc::from(bytes), head.clone());
+    let info = |name: String, r: Ref| SectionInfo {
+        name,
+        offset: r.offset.into(),
+        len: r.len.into(),
+    };
+    let mut blocks = Vec::new();
+    if let Ok(dir) = file
+        .section(Section::Groups)
+        .and_then(|b| decode_group_dir(b, head.body()).map_err(crate::file_index::Damage::invalid))
+    {
+        for (i, &(_, r)) in dir.groups.iter().enumerate() {
+            blocks.push(info(format!("part of group {}", dir.name(i)), r));
+        }
+    }
+    for (section, what) in [(Section::Keys, "bucket"), (Section::Pages, "page")] {
+        if let Ok(refs) = file
+            .section(section)
+            .and_then(|b| decode_refs(&b, head.body()).map_err(crate::file_index::Damage::invalid))
+        {
+            blocks.extend(
+                refs.iter()
+                    .enumerate()
+                    .map(|(k, &r)| info(format!("{what} {k}"), r)),
+            );
+        }
+    }
+    let index = file
         .materialize()
         .map(|data| crate::Index::owned(path_entry.clone(), data, true));
     Ok(CacheFile {
@@ -639,6 +669,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
         fingerprint_len,
         body_len,
         sections,
+        blocks,
         checksum_ok,
         index,
     })

@@ -766,3 +766,59 @@ fn each_damaged_block_is_reported() {
     assert!(f.group_block("pytest11").unwrap().is_some());
     assert!(f.page_record(0).is_ok());
 }
+
+/// An index of 100,000 distributions is written, opened through a real
+/// file (positioned reads, as a consult does) and queried like any other.
+#[test]
+fn a_hundred_thousand_distributions_round_trip_through_a_file() {
+    const N: usize = 100_000;
+    let mut b = IndexBuilder::default();
+    for i in 0..N {
+        let name = format!("p{i}");
+        let child = format!("p{i}-1.dist-info");
+        let value = format!("p{i}:main");
+        let mut eps = Vec::new();
+        if i % 10 == 0 {
+            eps.push(("console_scripts", name.as_str(), value.as_str()));
+        }
+        if i % 1000 == 7 {
+            eps.push(("pytest11", name.as_str(), value.as_str()));
+        }
+        b.push(
+            Kind::DistInfo,
+            &child,
+            &name,
+            Some(&name),
+            DistFacts {
+                name: Some(&name),
+                version: Some("1"),
+                entry_points: eps,
+                diagnostics: vec![],
+                incomplete: false,
+            },
+        );
+    }
+    let data = b.finish_data().0;
+    let bytes = encode_plain(&data, 0, b"/big");
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &bytes).unwrap();
+    let (reader, head) = crate::file_index::open(file, bytes.len() as u64).unwrap();
+    assert_eq!(head.dist_count as usize, N);
+    let lazy = Index::from_file(PathBuf::from("/big"), FileIndex::new(reader, head, None));
+    let owned = owned(&data, "/big");
+    let env = Environment::from_indexes(vec![lazy.clone()]);
+    let group = |env: &Environment| -> Vec<(String, usize)> {
+        env.entry_points(&Selection::group("pytest11"))
+            .map(|e| (e.value.to_owned(), e.dist.position()))
+            .collect()
+    };
+    let owned_env = Environment::from_indexes(vec![owned.clone()]);
+    assert_eq!(group(&env).len(), N / 1000);
+    assert_eq!(group(&env), group(&owned_env));
+    assert_eq!(env.version("P54321"), Some("1"));
+    assert_eq!(env.version("p100000"), None);
+    let last = lazy.distribution_at(N - 1).unwrap();
+    assert_eq!(last.name(), Some("p99999"));
+    assert_eq!(lazy, owned);
+    assert!(lazy.late_outcome().is_none());
+}
