@@ -119,7 +119,7 @@ impl Reader {
 /// as the head says.
 pub(crate) fn open(file: File, size: u64) -> Result<(Reader, Head), Damage> {
     let mut reader = Reader {
-        source: Source::File(file),
+        source: Source::File(platform::keep_open(file)),
         first: Vec::new(),
     };
     let first_len = (size as usize).min(FIRST_READ);

@@ -180,7 +180,8 @@ pub(crate) fn path_from_bytes(bytes: &[u8]) -> PathBuf {
 }
 
 pub(crate) use imp::{
-    current_uid, fstat, lstat, open_nofollow, open_path_entry, read_exact_at, stat, DirHandle,
+    current_uid, fstat, keep_open, lstat, open_nofollow, open_path_entry, read_exact_at, stat,
+    DirHandle,
 };
 
 #[cfg(unix)]
@@ -264,6 +265,21 @@ mod imp {
         let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())?;
         let info = fstat(&fd)?;
         Ok((File::from(fd), info))
+    }
+
+    /// The lowest descriptor number a file kept open for long gets.
+    const KEPT_OPEN_MIN: i32 = 256;
+
+    /// A file that stays open for as long as an index lives (the index
+    /// file it reads parts of), moved to a descriptor numbered 256 or more
+    /// when the limit allows. A program numbers its own descriptors from
+    /// the lowest free one; one that prints or relies on those numbers
+    /// (pytest's capture does) sees the same numbers as without epcache.
+    pub(crate) fn keep_open(file: File) -> File {
+        match rustix::io::fcntl_dupfd_cloexec(&file, KEPT_OPEN_MIN) {
+            Ok(moved) => File::from(moved),
+            Err(_) => file,
+        }
     }
 
     /// Appends exactly `len` bytes of `file`, from `offset` on, to `buf`,
@@ -633,6 +649,12 @@ mod imp {
     }
 
     /// Appends exactly `len` bytes of `file`, from `offset` on, to `buf`.
+    /// A file kept open for long, as it is: handles are not numbered from
+    /// the lowest free one here.
+    pub(crate) fn keep_open(file: File) -> File {
+        file
+    }
+
     /// `seek_read` takes the position with each call (it also moves the
     /// file pointer, which nothing here relies on), and the buffer is
     /// zeroed before it is read into.
