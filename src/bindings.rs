@@ -343,7 +343,7 @@ impl Snapshot {
             // One `str` object per group name, shared by its entry points,
             // and one `int` per distribution.
             let mut groups: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
-            let mut last: Option<(*const crate::Index, usize, Bound<'py, PyAny>)> = None;
+            let mut last: Option<(&crate::Index, usize, Bound<'py, PyAny>)> = None;
             for ep in self.env.entry_points(&selection) {
                 let dist = &ep.dist;
                 let number = match &last {

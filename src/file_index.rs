@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::cache::Healer;
 use crate::format::{
-    self, checksum, decode_bucket, decode_group_dir, decode_numbers, decode_refs, key_hash, Bucket,
-    FormatError, GroupDir, Head, PartKind, RawPart, Ref, Section, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
+    self, checksum, decode_bucket, decode_group_dir, decode_numbers, key_hash, Bucket, FormatError,
+    GroupDir, Head, PartKind, RawPart, Ref, RefTable, Section, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
 };
 use crate::index::{IndexData, Owned};
 use crate::outcome::{Lookup, Outcome};
@@ -156,12 +156,12 @@ struct Groups {
 }
 
 struct Pages {
-    refs: Box<[Ref]>,
+    refs: RefTable,
     pages: Box<[OnceLock<Box<RawPart>>]>,
 }
 
 struct Keys {
-    refs: Box<[Ref]>,
+    refs: RefTable,
     buckets: Box<[OnceLock<Box<Bucket>>]>,
 }
 
@@ -349,28 +349,30 @@ impl FileIndex {
     fn pages(&self) -> Result<&Pages, Damage> {
         load(&self.pages, || {
             let bytes = self.section(Section::Pages)?;
-            let refs = decode_refs(&bytes, self.head.body()).map_err(Damage::invalid)?;
+            let refs = RefTable::new(bytes, self.head.body()).map_err(Damage::invalid)?;
             if refs.len() != self.head.page_count() {
                 return Err(Damage::invalid(
                     "the page directory does not match the count",
                 ));
             }
-            let pages = refs.iter().map(|_| OnceLock::new()).collect();
+            let pages = (0..refs.len()).map(|_| OnceLock::new()).collect();
             Ok(Pages { refs, pages })
         })
     }
 
     fn page(&self, k: usize) -> Result<&RawPart, Damage> {
         let pages = self.pages()?;
-        let r = *pages
-            .refs
+        let slot = pages
+            .pages
             .get(k)
             .ok_or_else(|| Damage::invalid("no such page"))?;
-        let kind = self.page_kind(k);
-        load(&pages.pages[k], || self.part(r, "page", kind).map(Box::new)).map(|page| &**page)
+        load(slot, || {
+            let r = pages.refs.get(k).map_err(Damage::invalid)?;
+            self.part(r, "page", self.page_kind(k)).map(Box::new)
+        })
+        .map(|page| &**page)
     }
 
-    /// Distribution `number`'s record with all its rows, from its page.
     /// The page of distribution `number`, and where its record is there.
     pub(crate) fn page_record(&self, number: u32) -> Result<(&RawPart, usize), Damage> {
         let size = self.head.page_size;
@@ -383,47 +385,49 @@ impl FileIndex {
     }
 
     /// Every page, in order. The pages not read yet are read with one
-    /// positioned read (the writer puts them one after another), and share
-    /// one buffer.
+    /// positioned read per run of pages that lie one after another (the
+    /// writer puts them all so), and each run shares one buffer.
     pub(crate) fn all_pages(&self) -> Result<Vec<&RawPart>, Damage> {
         let pages = self.pages()?;
-        let missing: Vec<usize> = (0..pages.refs.len())
+        let missing = (0..pages.refs.len())
             .filter(|&k| pages.pages[k].get().is_none())
-            .collect();
-        if let (Some(&first), Some(&last)) = (missing.first(), missing.last()) {
-            let (start, end) = (pages.refs[first].offset, pages.refs[last].end());
-            let contiguous = missing.len() > 1
-                && missing
-                    .windows(2)
-                    .all(|w| u64::from(pages.refs[w[1]].offset) == pages.refs[w[0]].end());
-            if contiguous && missing.len() == last - first + 1 {
-                let len = (end - u64::from(start)) as usize;
-                let mut bytes = Vec::with_capacity(len);
-                self.reader.read_into(&mut bytes, start.into(), len)?;
-                for &k in &missing {
-                    let r = pages.refs[k];
-                    let at = (r.offset - start) as usize;
-                    if checksum(&bytes[at..at + r.len as usize]) != r.checksum {
-                        return Err(Damage::Format(FormatError::SectionChecksum("page".into())));
-                    }
-                }
-                let text = std::sync::Arc::new(
-                    String::from_utf8(bytes).map_err(|_| Damage::invalid("a page is not UTF-8"))?,
-                );
-                for &k in &missing {
-                    let r = pages.refs[k];
-                    let part = RawPart::decode_in(
-                        &text,
-                        (r.offset - start) as usize,
-                        r.len as usize,
-                        self.page_kind(k),
-                    )
-                    .map_err(|why| Damage::invalid(format!("the page: {why}")))?;
-                    let _ = pages.pages[k].set(Box::new(part));
-                }
+            .map(|k| Ok((k, pages.refs.get(k).map_err(Damage::invalid)?)))
+            .collect::<Result<Vec<(usize, Ref)>, Damage>>()?;
+        let follows = |a: &(usize, Ref), b: &(usize, Ref)| {
+            b.0 == a.0 + 1 && u64::from(b.1.offset) == a.1.end()
+        };
+        for run in missing.chunk_by(follows) {
+            if let [(first, _), _, ..] = run {
+                self.read_run(pages, *first, run)?;
             }
         }
-        (0..self.head.page_count()).map(|k| self.page(k)).collect()
+        (0..pages.refs.len()).map(|k| self.page(k)).collect()
+    }
+
+    /// Reads the pages of `run`, which lie one after another from page
+    /// `first` on, with one read into one shared buffer.
+    fn read_run(&self, pages: &Pages, first: usize, run: &[(usize, Ref)]) -> Result<(), Damage> {
+        let start = run[0].1.offset;
+        let len = (run[run.len() - 1].1.end() - u64::from(start)) as usize;
+        let mut bytes = Vec::with_capacity(len);
+        self.reader.read_into(&mut bytes, start.into(), len)?;
+        for &(_, r) in run {
+            let at = (r.offset - start) as usize;
+            if checksum(&bytes[at..at + r.len as usize]) != r.checksum {
+                return Err(Damage::Format(FormatError::SectionChecksum("page".into())));
+            }
+        }
+        let text = std::sync::Arc::new(
+            String::from_utf8(bytes).map_err(|_| Damage::invalid("a page is not UTF-8"))?,
+        );
+        for (i, &(k, r)) in run.iter().enumerate() {
+            debug_assert_eq!(k, first + i);
+            let at = (r.offset - start) as usize;
+            let part = RawPart::decode_in(&text, at, r.len as usize, self.page_kind(k))
+                .map_err(|why| Damage::invalid(format!("the page: {why}")))?;
+            let _ = pages.pages[k].set(Box::new(part));
+        }
+        Ok(())
     }
 
     /// What page `k` must hold.
@@ -463,18 +467,19 @@ impl FileIndex {
     fn keys(&self) -> Result<&Keys, Damage> {
         load(&self.keys, || {
             let bytes = self.section(Section::Keys)?;
-            let refs = decode_refs(&bytes, self.head.body()).map_err(Damage::invalid)?;
+            let refs = RefTable::new(bytes, self.head.body()).map_err(Damage::invalid)?;
             if !refs.len().is_power_of_two() {
                 return Err(Damage::invalid("the key directory is not a power of two"));
             }
-            let buckets = refs.iter().map(|_| OnceLock::new()).collect();
+            let buckets = (0..refs.len()).map(|_| OnceLock::new()).collect();
             Ok(Keys { refs, buckets })
         })
     }
 
     fn bucket_at<'a>(&'a self, keys: &'a Keys, b: usize) -> Result<&'a Bucket, Damage> {
         load(&keys.buckets[b], || {
-            let bytes = self.reader.read(keys.refs[b], "bucket of keys")?;
+            let r = keys.refs.get(b).map_err(Damage::invalid)?;
+            let bytes = self.reader.read(r, "bucket of keys")?;
             decode_bucket(bytes, self.head.dist_count)
                 .map(Box::new)
                 .map_err(Damage::invalid)

@@ -648,13 +648,13 @@ mod imp {
         open_path_entry(path)
     }
 
-    /// Appends exactly `len` bytes of `file`, from `offset` on, to `buf`.
     /// A file kept open for long, as it is: handles are not numbered from
     /// the lowest free one here.
     pub(crate) fn keep_open(file: File) -> File {
         file
     }
 
+    /// Appends exactly `len` bytes of `file`, from `offset` on, to `buf`.
     /// `seek_read` takes the position with each call (it also moves the
     /// file pointer, which nothing here relies on), and the buffer is
     /// zeroed before it is read into.

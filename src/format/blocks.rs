@@ -361,6 +361,41 @@ pub(crate) fn decode_group_dir(bytes: Vec<u8>, body: (u64, u64)) -> Result<Group
 
 // ------------------------------------------------------------ ref arrays
 
+/// A directory of references, kept as read: a reference is decoded (and
+/// checked to lie in the body) when it is asked for, so that a query that
+/// needs one of thousands pays for one.
+#[derive(Debug)]
+pub(crate) struct RefTable {
+    bytes: Vec<u8>,
+    body: (u64, u64),
+}
+
+impl RefTable {
+    /// A directory whose checksum was checked; its length must be a whole
+    /// number of references.
+    pub(crate) fn new(bytes: Vec<u8>, body: (u64, u64)) -> Result<RefTable, String> {
+        if !bytes.len().is_multiple_of(REF_LEN) {
+            return Err("a directory has a partial entry".into());
+        }
+        Ok(RefTable { bytes, body })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() / REF_LEN
+    }
+
+    /// Reference `k`, which must lie in the body.
+    pub(crate) fn get(&self, k: usize) -> Result<Ref, String> {
+        let at = k.checked_mul(REF_LEN).ok_or("no such entry")?;
+        let mut f = Fields::new(self.bytes.get(at..at + REF_LEN).ok_or("no such entry")?);
+        let r = Ref::read(&mut f)?;
+        if !r.within(self.body.0, self.body.1) {
+            return Err("a directory points out of range".into());
+        }
+        Ok(r)
+    }
+}
+
 /// Decodes an array of references, each of which must lie in `body`.
 pub(crate) fn decode_refs(bytes: &[u8], body: (u64, u64)) -> Result<Box<[Ref]>, String> {
     if !bytes.len().is_multiple_of(REF_LEN) {

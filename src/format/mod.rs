@@ -26,7 +26,7 @@ use crate::index::{IndexData, Kind};
 
 pub(crate) use blocks::{
     checksum, decode_bucket, decode_group_dir, decode_numbers, decode_refs, key_hash, Bucket,
-    GroupDir, Ref, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
+    GroupDir, Ref, RefTable, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
 };
 use blocks::{encode_group_dir, group_dir_len, BucketWriter, Fields, REF_LEN};
 pub(crate) use part::{record, PartKind, RawPart};
