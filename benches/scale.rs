@@ -17,7 +17,7 @@
 //!   the same for a group whose answer has the same size in every tree
 //!   (`epcache.scale.probe`: one distribution with three entry points,
 //!   added to each generated tree), which shows what the size of the
-//!   environment alone costs. (pytest11's answer grows with the tree: 45
+//!   environment alone costs. (pytest11's answer grows with the tree: 46
 //!   rows at 400 distributions, 1,033 at 10,000.)
 //!
 //! Sizes are interleaved within each round and the figures are medians, so
