@@ -13,7 +13,12 @@
 //!   query), a warm `version(name)`, a warm full listing (every
 //!   distribution's name and version), and a cold scan;
 //! * whole processes: `epcache entry-points --group pytest11 DIR` answered
-//!   from the index, against `epcache --version` (the process floor).
+//!   from the index, against `epcache --version` (the process floor); and
+//!   the same for a group whose answer has the same size in every tree
+//!   (`epcache.scale.probe`: one distribution with three entry points,
+//!   added to each generated tree), which shows what the size of the
+//!   environment alone costs. (pytest11's answer grows with the tree: 46
+//!   rows at 400 distributions, 1,033 at 10,000.)
 //!
 //! Sizes are interleaved within each round and the figures are medians, so
 //! the ratios to 400 come from one run under the same conditions. Under
@@ -70,7 +75,30 @@ fn tree_dir(count: usize) -> PathBuf {
         assert!(status.success(), "gen-site-packages.py failed");
         std::fs::write(&done, "").unwrap();
     }
+    add_probe(&dir);
     dir
+}
+
+/// The group whose answer is the same in every tree.
+const PROBE_GROUP: &str = "epcache.scale.probe";
+
+/// Adds (once) the distribution that declares [`PROBE_GROUP`].
+fn add_probe(dir: &Path) {
+    let probe = dir.join("zz_scale_probe-1.0.dist-info");
+    if probe.join("entry_points.txt").exists() {
+        return;
+    }
+    std::fs::create_dir_all(&probe).unwrap();
+    std::fs::write(
+        probe.join("METADATA"),
+        "Metadata-Version: 2.1\nName: zz-scale-probe\nVersion: 1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        probe.join("entry_points.txt"),
+        format!("[{PROBE_GROUP}]\none = probe:one\ntwo = probe:two\nthree = probe:three\n"),
+    )
+    .unwrap();
 }
 
 fn prepare(count: usize) -> Tree {
@@ -149,7 +177,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-const KINDS: [&str; 5] = ["group", "version", "listing", "process", "cold"];
+const KINDS: [&str; 6] = ["group", "version", "listing", "process", "cold", "probe"];
 
 fn main() {
     let sizes = sizes();
@@ -170,17 +198,19 @@ fn main() {
             samples[t][0].push(time(|| group_query(tree)));
             samples[t][1].push(time(|| version_query(tree)));
             samples[t][2].push(time(|| full_listing(tree)));
-            samples[t][3].push({
+            let group_process = |group: &str| {
                 let started = Instant::now();
                 let status = Command::new(env!("CARGO_BIN_EXE_epcache"))
-                    .args(["entry-points", "--group", "pytest11", dir])
+                    .args(["entry-points", "--group", group, dir])
                     .env("EPCACHE_DIR", &cache_root)
                     .stdout(Stdio::null())
                     .status()
                     .expect("cannot run epcache");
                 assert!(status.success());
                 started.elapsed()
-            });
+            };
+            samples[t][3].push(group_process("pytest11"));
+            samples[t][5].push(group_process(PROBE_GROUP));
             if round < cold_rounds {
                 samples[t][4].push(time(|| epcache::scan(&tree.dir)));
             }
@@ -197,19 +227,20 @@ fn main() {
         common::human(floor)
     );
     println!(
-        "{:>8} {:>10}  {:>16} {:>16} {:>16} {:>18} {:>16}",
+        "{:>8} {:>10}  {:>16} {:>16} {:>16} {:>18} {:>18} {:>16}",
         "dists",
         "index",
         "warm group",
         "warm version",
         "warm listing",
         "process group",
+        "process 3 eps",
         "cold scan"
     );
     for (tree, m) in trees.iter().zip(&medians) {
         let rel = |k: usize| m[k].as_secs_f64() / medians[0][k].as_secs_f64();
         println!(
-            "{:>8} {:>8} KB  {:>9} {:>5.2}x {:>9} {:>5.2}x {:>9} {:>5.2}x {:>11} {:>5.2}x {:>9} {:>5.1}x",
+            "{:>8} {:>8} KB  {:>9} {:>5.2}x {:>9} {:>5.2}x {:>9} {:>5.2}x {:>11} {:>5.2}x {:>11} {:>5.2}x {:>9} {:>5.1}x",
             tree.count,
             tree.index_len / 1024,
             common::human(m[0]),
@@ -220,6 +251,8 @@ fn main() {
             rel(2),
             common::human(m[3]),
             rel(3),
+            common::human(m[5]),
+            rel(5),
             common::human(m[4]),
             rel(4),
         );

@@ -85,7 +85,24 @@ fn print_header(file: &CacheFile) {
     say!("written at:      {} ns since the epoch", h.written_at_ns);
     say!("provisional:     {}", h.is_provisional());
     say!("fingerprint:     {} bytes", file.fingerprint_len);
-    say!("payload:         {} bytes", file.payload_len);
+    say!("body:            {} bytes", file.body_len);
+    for section in &file.sections {
+        say!(
+            "  section:       {} at {}, {} bytes",
+            section.name,
+            section.offset,
+            section.len
+        );
+    }
+    say!("blocks:          {}", file.blocks.len());
+    for block in &file.blocks {
+        say!(
+            "  block:         {} at {}, {} bytes",
+            block.name,
+            block.offset,
+            block.len
+        );
+    }
     say!(
         "integrity:       {}",
         if file.checksum_ok {

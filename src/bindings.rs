@@ -200,9 +200,7 @@ impl Snapshot {
             .offsets
             .partition_point(|&o| o <= number)
             .checked_sub(1)?;
-        let dist = self.env.indexes()[entry]
-            .distributions()
-            .nth(number - self.offsets[entry])?;
+        let dist = self.env.indexes()[entry].distribution_at(number - self.offsets[entry])?;
         Some((entry, dist))
     }
 
@@ -266,6 +264,9 @@ impl Snapshot {
             .iter()
             .zip(&self.outcomes)
             .map(|(index, o)| {
+                // A file found damaged by a query after its consult reports
+                // what the consult would have.
+                let o = index.late_outcome().unwrap_or(o);
                 (
                     index.path_entry().as_os_str(),
                     o.lookup.code(),
@@ -278,7 +279,12 @@ impl Snapshot {
 
     /// How many path entries were answered from a cache file.
     fn hit_count(&self) -> usize {
-        self.outcomes.iter().filter(|o| o.is_hit()).count()
+        self.env
+            .indexes()
+            .iter()
+            .zip(&self.outcomes)
+            .filter(|(index, o)| index.late_outcome().unwrap_or(o).is_hit())
+            .count()
     }
 
     fn __len__(&self) -> usize {
@@ -334,36 +340,39 @@ impl Snapshot {
         guarded(|| {
             let selection = Selection { group, name };
             let out = PyList::empty(py);
-            // One `str` object per group name, shared by its entry points.
+            // One `str` object per group name, shared by its entry points,
+            // and one `int` per distribution.
             let mut groups: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
-            // `Environment::entry_points`, spelled out so that the results
-            // borrow from the snapshot only, not from `selection`.
-            for dist in self.env.unique_distributions() {
-                let mut eps = dist
-                    .entry_points()
-                    .filter(|ep| selection.matches(ep))
-                    .peekable();
-                if eps.peek().is_none() {
-                    continue;
-                }
-                let number = self.number(&dist).into_pyobject(py)?.into_any();
-                for ep in eps {
-                    let group = groups
-                        .entry(ep.group)
-                        .or_insert_with(|| PyString::new(py, ep.group))
-                        .clone()
-                        .into_any();
-                    let item = PyTuple::new(
-                        py,
-                        [
-                            PyString::new(py, ep.name).into_any(),
-                            PyString::new(py, ep.value).into_any(),
-                            group,
-                            number.clone(),
-                        ],
-                    )?;
-                    out.append(item)?;
-                }
+            let mut last: Option<(&crate::Index, usize, Bound<'py, PyAny>)> = None;
+            for ep in self.env.entry_points(&selection) {
+                let dist = &ep.dist;
+                let number = match &last {
+                    Some((index, position, number))
+                        if std::ptr::eq(*index, dist.index()) && *position == dist.position() =>
+                    {
+                        number.clone()
+                    }
+                    _ => {
+                        let number = self.number(dist).into_pyobject(py)?.into_any();
+                        last = Some((dist.index(), dist.position(), number.clone()));
+                        number
+                    }
+                };
+                let group = groups
+                    .entry(ep.group)
+                    .or_insert_with(|| PyString::new(py, ep.group))
+                    .clone()
+                    .into_any();
+                let item = PyTuple::new(
+                    py,
+                    [
+                        PyString::new(py, ep.name).into_any(),
+                        PyString::new(py, ep.value).into_any(),
+                        group,
+                        number,
+                    ],
+                )?;
+                out.append(item)?;
             }
             Ok(out)
         })

@@ -10,18 +10,18 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::cache_dir::{create_temp_file, CacheDir, WriteRefusal};
+use crate::file_index::{self, FileIndex};
 use crate::fingerprint;
-use crate::format::{self, Header, FLAG_PROVISIONAL, FORMAT_VERSION};
+use crate::format::{self, Header, Section, FLAG_PROVISIONAL, FORMAT_VERSION};
 use crate::freshness::{now_ns, Key, Settledness, DEFAULT_SETTLE};
-use crate::index::{Index, IndexData};
+use crate::index::{Index, IndexData, Owned};
 use crate::outcome::{Lookup, Outcome, Publish};
 use crate::platform::{self, DirHandle, FileInfo};
 use crate::query::Environment;
-use crate::read_buf::{ReadBuf, ShortRead};
 use crate::scan::OpenEntry;
 
 /// Set to anything but `0` or the empty string to turn the cache off.
@@ -53,11 +53,13 @@ pub struct Status {
     pub path_entry: PathBuf,
     /// The cache file that describes it, if there is a cache directory.
     pub index_file: Option<PathBuf>,
-    /// What a consult would find in that file.
+    /// What a consult would find in that file. `status` reads and checks
+    /// the whole file, so unlike a consult it also sees damage in parts a
+    /// query has not read yet.
     pub lookup: Lookup,
     /// The file's header, when the file could be framed.
     pub header: Option<Header>,
-    /// Distributions and entry points in the file, when it decoded.
+    /// Distributions and entry points in the file, when it is intact.
     pub counts: Option<(usize, usize)>,
     /// Whether the path entry is old enough to publish, when it exists.
     pub settledness: Option<Settledness>,
@@ -71,17 +73,44 @@ pub struct Status {
 /// The per-user index cache.
 #[derive(Debug)]
 pub struct Cache {
+    /// Shared with every index read from this cache, which may need to
+    /// rescan and republish when it finds its file damaged.
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone, Debug)]
+struct Shared {
     dir: Option<CacheDir>,
     settle: Duration,
     readable: OnceLock<Result<(), WriteRefusal>>,
-    /// The buffer index files are read into, kept between consults so that
-    /// an interpreter consulting every sys.path entry allocates (and
-    /// page-faults) it once rather than once per entry.
-    scratch: Mutex<ReadBuf>,
 }
 
-/// Larger read buffers are not kept between consults.
-const SCRATCH_KEEP: usize = 4 << 20;
+/// What an index read from a file needs to replace it with a scan when it
+/// finds the file damaged: the cache, and which file and entry it is.
+pub(crate) struct Healer {
+    shared: Arc<Shared>,
+    absolute: PathBuf,
+    file: PathBuf,
+}
+
+impl Healer {
+    /// Scans the path entry and publishes the scan under the usual rules,
+    /// as a consult that had found the damage (`lookup`) would have.
+    pub(crate) fn rescan(&self, path_entry: &Path, lookup: Lookup) -> (Owned, Outcome) {
+        let consulted = match self.shared.readable_dir() {
+            Ok(dir) => self.shared.scan_and_publish(
+                dir,
+                path_entry,
+                &self.absolute,
+                &self.file,
+                lookup,
+                false,
+            ),
+            Err((_, publish)) => scanned(path_entry, lookup, Some(publish)),
+        };
+        (consulted.index.into_owned(), consulted.outcome)
+    }
+}
 
 impl Cache {
     /// The cache as the environment configures it: `EPCACHE_DIR`,
@@ -109,57 +138,47 @@ impl Cache {
 
     fn new(dir: Option<CacheDir>, settle: Duration) -> Cache {
         Cache {
-            dir,
-            settle,
-            readable: OnceLock::new(),
-            scratch: Mutex::new(ReadBuf::default()),
+            shared: Arc::new(Shared {
+                dir,
+                settle,
+                readable: OnceLock::new(),
+            }),
         }
     }
 
     /// The same cache with another settle time.
     pub fn with_settle(mut self, settle: Duration) -> Cache {
-        self.settle = settle;
+        Arc::make_mut(&mut self.shared).settle = settle;
         self
     }
 
     /// The settle time in force.
     pub fn settle(&self) -> Duration {
-        self.settle
+        self.shared.settle
     }
 
     /// The cache directory, unless the cache is disabled.
     pub fn dir(&self) -> Option<&CacheDir> {
-        self.dir.as_ref()
+        self.shared.dir.as_ref()
     }
 
     /// The index file for a path entry as it is now (the name depends on
     /// its inode), unless the cache is disabled or the entry cannot be
     /// stat-ed.
     pub fn index_file(&self, path_entry: &Path) -> Option<PathBuf> {
-        let dir = self.dir.as_ref()?;
+        let dir = self.dir()?;
         let absolute = absolute(path_entry);
         let key = Key::observe(&absolute).ok()?;
         Some(dir.index_file(&absolute, key.inode))
     }
 
-    /// The directory may be read: checked once per `Cache`, because it
-    /// costs two `stat`s that every consult would otherwise repeat.
-    fn readable_dir(&self) -> Result<&CacheDir, (Lookup, Publish)> {
-        let dir = self
-            .dir
-            .as_ref()
-            .ok_or((Lookup::Disabled, Publish::Disabled))?;
-        match self.readable.get_or_init(|| dir.check_readable()) {
-            Ok(()) => Ok(dir),
-            Err(refusal) => Err((
-                Lookup::Unusable(refusal.reason().to_owned()),
-                publish_refused(refusal.clone()),
-            )),
-        }
-    }
-
     /// The index of one path entry: from its cache file when that is fresh,
     /// otherwise from a scan, publishing the result when the rules allow.
+    ///
+    /// A fresh file is only opened and its head checked here; each part
+    /// of it is read and checked when a query first needs it. Should one
+    /// turn out damaged then, the index rescans the entry and republishes,
+    /// and says so in [`Index::late_outcome`].
     pub fn consult(&self, path_entry: impl AsRef<Path>) -> Consulted {
         self.consult_or_rebuild(path_entry.as_ref(), false)
     }
@@ -187,7 +206,8 @@ impl Cache {
 
     fn consult_or_rebuild(&self, path_entry: &Path, rebuild: bool) -> Consulted {
         let absolute = absolute(path_entry);
-        let dir = match self.readable_dir() {
+        let shared = &self.shared;
+        let dir = match shared.readable_dir() {
             Ok(dir) => dir,
             Err((lookup, publish)) => {
                 let lookup = if rebuild && lookup != Lookup::Disabled {
@@ -208,15 +228,175 @@ impl Cache {
         let lookup = if rebuild {
             Lookup::Skipped
         } else {
-            match self.read_index(&file, &absolute, &key) {
-                Ok(trusted) => return self.hit(dir, path_entry, &absolute, key, &file, trusted),
+            match read_index(&file, &absolute, &key) {
+                Ok(opened) => {
+                    let hit =
+                        self.hit(dir, path_entry, absolute.clone(), key, file.clone(), opened);
+                    match hit {
+                        Ok(consulted) => return consulted,
+                        Err(lookup) => lookup,
+                    }
+                }
                 Err(lookup) => lookup,
             }
         };
+        shared.scan_and_publish(dir, path_entry, &absolute, &file, lookup, rebuild)
+    }
+
+    /// A trusted file. A provisional one that has settled since is
+    /// republished as a normal file, so later readers skip verification;
+    /// that reads it whole, and damage found then makes it a miss.
+    fn hit(
+        &self,
+        dir: &CacheDir,
+        path_entry: &Path,
+        absolute: PathBuf,
+        key: Key,
+        file: PathBuf,
+        opened: Opened,
+    ) -> Result<Consulted, Lookup> {
+        let shared = &self.shared;
+        let index = opened.index;
+        let (lookup, publish) = match opened.verified_entries {
+            None => (Lookup::Hit, None),
+            Some(entries) => {
+                let promote = shared.settledness(&key) == Settledness::Settled;
+                let publish = if promote {
+                    let data = index
+                        .materialize()
+                        .map_err(|err| Lookup::Corrupt(err.to_string()))?;
+                    let header = Header {
+                        version: FORMAT_VERSION,
+                        flags: 0,
+                        written_at_ns: now_ns(),
+                        key,
+                    };
+                    Some(
+                        match shared.write(dir, &file, &header, &absolute, &[], &data) {
+                            Publish::Published => Publish::Promoted,
+                            refused => refused,
+                        },
+                    )
+                } else {
+                    None
+                };
+                (Lookup::HitVerified { entries }, publish)
+            }
+        };
+        let healer = Healer {
+            shared: Arc::clone(shared),
+            absolute,
+            file,
+        };
+        Ok(Consulted {
+            index: Index::from_file(path_entry.to_path_buf(), index.with_healer(healer)),
+            outcome: Outcome { lookup, publish },
+            key: Some(key),
+        })
+    }
+
+    /// Reports on one path entry without scanning or writing.
+    pub fn status(&self, path_entry: impl AsRef<Path>) -> Status {
+        let path_entry = path_entry.as_ref();
+        let absolute = absolute(path_entry);
+        let key = Key::observe(&absolute).ok();
+        let shared = &self.shared;
+        let mut status = Status {
+            path_entry: path_entry.to_path_buf(),
+            index_file: key.and_then(|k| Some(self.dir()?.index_file(&absolute, k.inode))),
+            lookup: Lookup::Disabled,
+            header: None,
+            counts: None,
+            settledness: key.map(|k| shared.settledness(&k)),
+            write_refusal: None,
+            fingerprint_entries: None,
+        };
+        let dir = match shared.readable_dir() {
+            Ok(dir) => dir,
+            Err((lookup, publish)) => {
+                status.lookup = lookup;
+                status.write_refusal = Some(publish.to_string());
+                return status;
+            }
+        };
+        status.write_refusal = dir.check_writable().err().map(|r| r.reason().to_owned());
+        let Some(key) = key else {
+            status.lookup = Lookup::NoEntry;
+            return status;
+        };
+        let file = dir.index_file(&absolute, key.inode);
+        if let Ok(bytes) = read_index_path(&file) {
+            if let Ok((head, _)) = format::parse_head(&bytes) {
+                status.header = Some(head.header.clone());
+                if let Ok(head) = format::check_whole(&bytes) {
+                    status.counts =
+                        Some((head.dist_count as usize, head.entry_point_count as usize));
+                    if let Some(r) = head.section(Section::Fingerprint) {
+                        let fingerprint = &bytes[r.offset as usize..r.end() as usize];
+                        status.fingerprint_entries = fingerprint::entry_count(fingerprint);
+                    }
+                }
+            }
+        }
+        status.lookup = match read_index(&file, &absolute, &key) {
+            Ok(opened) => {
+                let whole = opened
+                    .index
+                    .whole_file()
+                    .map_err(|damage| damage.lookup())
+                    .and_then(|bytes| {
+                        format::check_whole(&bytes)
+                            .map(drop)
+                            .map_err(|err| Lookup::Corrupt(err.to_string()))
+                    });
+                match (whole, opened.verified_entries) {
+                    (Err(lookup), _) => lookup,
+                    (Ok(()), Some(entries)) => Lookup::HitVerified { entries },
+                    (Ok(()), None) => Lookup::Hit,
+                }
+            }
+            Err(lookup) => lookup,
+        };
+        status
+    }
+}
+
+impl Shared {
+    /// The directory may be read: checked once per `Cache`, because it
+    /// costs two `stat`s that every consult would otherwise repeat.
+    fn readable_dir(&self) -> Result<&CacheDir, (Lookup, Publish)> {
+        let dir = self
+            .dir
+            .as_ref()
+            .ok_or((Lookup::Disabled, Publish::Disabled))?;
+        match self.readable.get_or_init(|| dir.check_readable()) {
+            Ok(()) => Ok(dir),
+            Err(refusal) => Err((
+                Lookup::Unusable(refusal.reason().to_owned()),
+                publish_refused(refusal.clone()),
+            )),
+        }
+    }
+
+    fn settledness(&self, key: &Key) -> Settledness {
+        Settledness::of(key, now_ns(), self.settle)
+    }
+
+    /// The miss: scans the path entry and publishes the scan, when the
+    /// rules allow, as `file`.
+    fn scan_and_publish(
+        &self,
+        dir: &CacheDir,
+        path_entry: &Path,
+        absolute: &Path,
+        file: &Path,
+        lookup: Lookup,
+        rebuild: bool,
+    ) -> Consulted {
         // The scan reads through one handle on the path entry, and its key
         // is that handle's: a path swapped to another directory during the
         // scan cannot lend its key to what was read.
-        let entry = match OpenEntry::open(&absolute) {
+        let entry = match OpenEntry::open(absolute) {
             Ok(entry) => entry,
             Err(err) => return scanned(path_entry, entry_lookup("open", &err), None),
         };
@@ -228,7 +408,7 @@ impl Cache {
             _ => None,
         };
         let index = entry.scan(path_entry);
-        let publish = self.publish(dir, &absolute, &entry, &index, &file, fingerprint_before);
+        let publish = self.publish(dir, absolute, &entry, &index, file, fingerprint_before);
         Consulted {
             index,
             outcome: Outcome {
@@ -236,60 +416,6 @@ impl Cache {
                 publish: Some(publish),
             },
             key: Some(entry.key),
-        }
-    }
-
-    /// [`read_index`] with the shared read buffer, or a fresh one when
-    /// another thread is using it: readers never wait for each other.
-    fn read_index(&self, file: &Path, absolute: &Path, key: &Key) -> Result<Trusted, Lookup> {
-        let Ok(mut scratch) = self.scratch.try_lock() else {
-            return read_index(file, absolute, key, &mut ReadBuf::default());
-        };
-        let result = read_index(file, absolute, key, &mut scratch);
-        if scratch.capacity() > SCRATCH_KEEP {
-            *scratch = ReadBuf::default();
-        }
-        result
-    }
-
-    fn settledness(&self, key: &Key) -> Settledness {
-        Settledness::of(key, now_ns(), self.settle)
-    }
-
-    /// A trusted file. A provisional one that has settled since is
-    /// republished as a normal file, so later readers skip verification.
-    fn hit(
-        &self,
-        dir: &CacheDir,
-        path_entry: &Path,
-        absolute: &Path,
-        key: Key,
-        file: &Path,
-        trusted: Trusted,
-    ) -> Consulted {
-        let (lookup, publish) = match trusted.verified_entries {
-            None => (Lookup::Hit, None),
-            Some(entries) => {
-                let promote = self.settledness(&key) == Settledness::Settled;
-                let publish = promote.then(|| {
-                    let header = Header {
-                        version: FORMAT_VERSION,
-                        flags: 0,
-                        written_at_ns: now_ns(),
-                        key,
-                    };
-                    match self.write(dir, file, &header, absolute, &[], &trusted.data) {
-                        Publish::Published => Publish::Promoted,
-                        refused => refused,
-                    }
-                });
-                (Lookup::HitVerified { entries }, publish)
-            }
-        };
-        Consulted {
-            index: Index::from_parts(path_entry.to_path_buf(), trusted.data),
-            outcome: Outcome { lookup, publish },
-            key: Some(key),
         }
     }
 
@@ -307,6 +433,10 @@ impl Cache {
         if !index.is_complete() {
             return Publish::Incomplete;
         }
+        // A scan's result is always owned data.
+        let Some(index_data) = index.as_owned().map(|owned| &owned.data) else {
+            return Publish::Incomplete;
+        };
         if !entry.unchanged_since_opened(absolute) {
             return Publish::ChangedDuringScan;
         }
@@ -338,7 +468,7 @@ impl Cache {
             written_at_ns: now_ns(),
             key: key_before,
         };
-        match self.write(dir, file, &header, absolute, &fingerprint, index.data()) {
+        match self.write(dir, file, &header, absolute, &fingerprint, index_data) {
             Publish::Published if flags == FLAG_PROVISIONAL => {
                 Publish::PublishedProvisional { settles_in }
             }
@@ -370,57 +500,6 @@ impl Cache {
             Ok(()) => Publish::Published,
             Err(err) => Publish::Unwritable(format!("writing {}: {err}", file.display())),
         }
-    }
-
-    /// Reports on one path entry without scanning or writing.
-    pub fn status(&self, path_entry: impl AsRef<Path>) -> Status {
-        let path_entry = path_entry.as_ref();
-        let absolute = absolute(path_entry);
-        let key = Key::observe(&absolute).ok();
-        let mut status = Status {
-            path_entry: path_entry.to_path_buf(),
-            index_file: key.and_then(|k| Some(self.dir.as_ref()?.index_file(&absolute, k.inode))),
-            lookup: Lookup::Disabled,
-            header: None,
-            counts: None,
-            settledness: key.map(|k| self.settledness(&k)),
-            write_refusal: None,
-            fingerprint_entries: None,
-        };
-        let dir = match self.readable_dir() {
-            Ok(dir) => dir,
-            Err((lookup, publish)) => {
-                status.lookup = lookup;
-                status.write_refusal = Some(publish.to_string());
-                return status;
-            }
-        };
-        status.write_refusal = dir.check_writable().err().map(|r| r.reason().to_owned());
-        let Some(key) = key else {
-            status.lookup = Lookup::NoEntry;
-            return status;
-        };
-        let file = dir.index_file(&absolute, key.inode);
-        if let Ok(bytes) = read_index_path(&file) {
-            if let Ok(parts) = format::split(&bytes) {
-                status.header = Some(parts.header.clone());
-                if parts.header.is_provisional() {
-                    status.fingerprint_entries = fingerprint::entry_count(parts.fingerprint);
-                }
-                if let Ok(data) = format::decode_payload(parts.payload) {
-                    status.counts = Some((data.dist_count(), data.entry_point_count()));
-                }
-            }
-        }
-        status.lookup = match self.read_index(&file, &absolute, &key) {
-            Ok(Trusted {
-                verified_entries: Some(entries),
-                ..
-            }) => Lookup::HitVerified { entries },
-            Ok(_) => Lookup::Hit,
-            Err(lookup) => lookup,
-        };
-        status
     }
 }
 
@@ -463,48 +542,38 @@ pub(crate) fn absolute(path_entry: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// A cache file that passed every check.
-struct Trusted {
-    data: IndexData,
+/// A cache file whose head passed every check.
+struct Opened {
+    index: FileIndex,
     /// For a provisional file, how many entries its verification stat-ed.
     verified_entries: Option<usize>,
 }
 
-/// Reads and fully verifies a cache file; any doubt is a miss.
-fn read_index(
-    file: &Path,
-    absolute: &Path,
-    key: &Key,
-    buf: &mut ReadBuf,
-) -> Result<Trusted, Lookup> {
-    let (mut handle, info) = open_index_path(file)?;
-    buf.clear();
-    buf.reserve(info.size as usize + 1);
-    // The file is replaced by rename, never written in place, so once the
-    // size fstat gave is in, a short read is the end. The file may still
-    // grow if someone appends to it: reading stops past the size limit.
-    let limited = (&mut handle).take(MAX_INDEX_FILE + 1);
-    buf.fill_to_end(limited, ShortRead::EndPast(info.size as usize))
-        .map_err(|err| Lookup::Unusable(format!("reading {}: {err}", file.display())))?;
-    let parts = format::split(buf.bytes()).map_err(|err| Lookup::Corrupt(err.to_string()))?;
-    if !parts.checksum_ok {
-        return Err(Lookup::Corrupt(format::FormatError::Checksum.to_string()));
-    }
-    if parts.path != &*platform::path_bytes(absolute) {
+/// Opens a cache file and checks its head; any doubt is a miss. The rest
+/// of the file is checked as queries read it.
+fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<Opened, Lookup> {
+    let (handle, info) = open_index_path(file)?;
+    let unreadable = |damage: file_index::Damage| match damage {
+        file_index::Damage::Io(err) => Lookup::Unusable(format!("{}: {err}", file.display())),
+        damage => damage.lookup(),
+    };
+    let (reader, head) = file_index::open(handle, info.size).map_err(unreadable)?;
+    if head.path != *platform::path_bytes(absolute) {
         return Err(Lookup::PathDiffers);
     }
-    if parts.header.key != *key {
+    if head.header.key != *key {
         return Err(Lookup::Stale);
     }
-    let verified_entries = if parts.header.is_provisional() {
-        Some(verify_fingerprint(absolute, key, parts.fingerprint)?)
+    let provisional = head.header.is_provisional();
+    let index = FileIndex::new(reader, head, None);
+    let verified_entries = if provisional {
+        let stored = index.section(Section::Fingerprint).map_err(unreadable)?;
+        Some(verify_fingerprint(absolute, key, &stored)?)
     } else {
         None
     };
-    let data =
-        format::decode_payload(parts.payload).map_err(|err| Lookup::Corrupt(err.to_string()))?;
-    Ok(Trusted {
-        data,
+    Ok(Opened {
+        index,
         verified_entries,
     })
 }
@@ -562,7 +631,8 @@ fn check_index_file(file: &Path, info: &FileInfo) -> Result<(), Lookup> {
     Ok(())
 }
 
-/// The bytes of a cache file, checked as [`read_index`] checks it.
+/// The bytes of a cache file, checked as [`read_index`] checks it before
+/// reading.
 fn read_index_path(file: &Path) -> Result<Vec<u8>, Lookup> {
     let (handle, _) = open_index_path(file)?;
     read_limited(handle).map_err(|err| Lookup::Unusable(err.to_string()))

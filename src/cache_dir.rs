@@ -455,7 +455,8 @@ mod tests {
     fn index_file_is_named_by_blake3_of_the_path_and_inode() {
         let dir = CacheDir::new("/c");
         let file = dir.index_file(Path::new("/site"), 7);
-        assert_eq!(file.parent().unwrap(), Path::new("/c/v2"));
+        let versioned = format!("/c/v{FORMAT_VERSION}");
+        assert_eq!(file.parent().unwrap(), Path::new(&versioned));
         let name = file.file_name().unwrap();
         assert!(is_index_file_name(name));
         assert_eq!(

@@ -1,38 +1,59 @@
 //! The index of one path entry, and the borrowed views callers read it through.
 //!
-//! An [`Index`] keeps every string in one arena and refers to them by
-//! offset. Decoding a cached index therefore costs a handful of allocations
-//! however many distributions it holds, which is what keeps a warm consult
-//! close to the cost of reading the file.
+//! An [`Index`] is either *owned* — the result of a scan, every string in
+//! one arena and every record in a table — or *read from a cache file*, in
+//! which case it holds the open file and reads each part of it (a page of
+//! distributions, one group's entry points, one bucket of names) the first
+//! time a query needs it, checks it, and keeps it. Either way the views
+//! ([`Distribution`], [`EntryPoint`]) borrow their strings from the buffer
+//! the bytes were read into; nothing is copied per string.
+//!
+//! A part of a cache file that turns out damaged when it is first read (a
+//! checksum that does not match, a file truncated in place since the
+//! consult, an I/O error) is never used: the index then scans its path
+//! entry once, answers that query and every later one from the scan, and
+//! reports what happened in [`Index::late_outcome`].
+
+mod builder;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use rustc_hash::FxHashMap;
-use wincode::{SchemaRead, SchemaWrite};
+use rustc_hash::FxHashSet;
 
-/// A byte range of the string arena.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub(crate) use builder::{DistFacts, IndexBuilder};
+
+use crate::file_index::{Damage, FileIndex};
+use crate::format::{record, RawPart};
+use crate::outcome::Outcome;
+
+/// A byte range of a string arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Span {
-    start: u32,
-    len: u32,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
 /// A range of a record table: `start..end`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Rows {
-    start: u32,
-    end: u32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
 }
 
 impl Rows {
-    fn range(self) -> std::ops::Range<usize> {
+    pub(crate) fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.start >= self.end
     }
 }
 
 /// How a distribution's metadata is laid out on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// A `*.dist-info` directory (wheels, modern installers).
     DistInfo,
@@ -63,6 +84,29 @@ impl Kind {
     pub fn is_directory(self) -> bool {
         matches!(self, Kind::DistInfo | Kind::EggInfoDir | Kind::Egg)
     }
+
+    /// The byte that stands for the kind in a cache file.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Kind::DistInfo => 0,
+            Kind::DistInfoFile => 1,
+            Kind::EggInfoDir => 2,
+            Kind::EggInfoFile => 3,
+            Kind::Egg => 4,
+        }
+    }
+
+    /// The kind a cache file's byte stands for.
+    pub(crate) fn from_code(code: u8) -> Option<Kind> {
+        Some(match code {
+            0 => Kind::DistInfo,
+            1 => Kind::DistInfoFile,
+            2 => Kind::EggInfoDir,
+            3 => Kind::EggInfoFile,
+            4 => Kind::Egg,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Kind {
@@ -71,208 +115,229 @@ impl fmt::Display for Kind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+/// One distribution's record. In a group's part of a cache file the rows
+/// cover only that group's entry points and no diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DistRecord {
-    kind: Kind,
+    /// Its place in the path entry's discovery order.
+    pub(crate) number: u32,
+    pub(crate) kind: Kind,
+    /// An earlier distribution of the same path entry has the same
+    /// [`unique_key`](Self::unique_key), so `entry_points()` skips this
+    /// one. Kept in a group's part of a cache file only.
+    pub(crate) shadowed: bool,
     /// The metadata directory or file, relative to the path entry.
-    child: Span,
-    name: Option<Span>,
-    version: Option<Span>,
+    pub(crate) child: Span,
+    pub(crate) name: Option<Span>,
+    pub(crate) version: Option<Span>,
     /// PEP 503 form of `name`.
-    normalized_name: Option<Span>,
+    pub(crate) normalized_name: Option<Span>,
     /// importlib's `_normalized_name`, the key `entry_points()` de-duplicates
     /// on. Stored rather than derived so that the warm path allocates nothing
     /// per distribution.
-    unique_key: Option<Span>,
+    pub(crate) unique_key: Option<Span>,
     /// The key `distribution(name)` finds this distribution under.
-    lookup_key: Span,
-    entry_points: Rows,
-    diagnostics: Rows,
+    pub(crate) lookup_key: Span,
+    pub(crate) entry_points: Rows,
+    pub(crate) diagnostics: Rows,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EntryPointRecord {
-    group: Span,
-    name: Span,
-    value: Span,
+    pub(crate) group: Span,
+    pub(crate) name: Span,
+    pub(crate) value: Span,
 }
 
-/// The serialized part of an [`Index`]: everything except the path entry,
-/// which the cache file stores in its header.
-#[derive(Clone, Debug, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+/// Distributions with their strings: a whole scanned index, or one part
+/// of a cache file (a page of distributions, one group's entry points, the
+/// path entry's own diagnostics). Every span and row refers to this part.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct IndexData {
-    strings: String,
-    dists: Vec<DistRecord>,
-    entry_points: Vec<EntryPointRecord>,
-    diagnostics: Vec<Span>,
+    pub(crate) strings: String,
+    pub(crate) dists: Vec<DistRecord>,
+    pub(crate) entry_points: Vec<EntryPointRecord>,
+    pub(crate) diagnostics: Vec<Span>,
     /// Diagnostics about the path entry itself rather than one distribution.
-    entry_diagnostics: Rows,
+    pub(crate) entry_diagnostics: Rows,
 }
 
-/// [`IndexData`] as decoded from a cache file: the same fields in the same
-/// order, so the same bytes, but with the arena borrowed from the file
-/// rather than copied by the codec; [`IndexData::from`] makes the copy.
-#[derive(SchemaRead)]
-pub(crate) struct IndexDataRef<'a> {
-    strings: &'a str,
-    dists: Vec<DistRecord>,
-    entry_points: Vec<EntryPointRecord>,
-    diagnostics: Vec<Span>,
-    entry_diagnostics: Rows,
+/// Where a record whose full rows cannot be found points: nothing.
+static EMPTY_DATA: IndexData = IndexData {
+    strings: String::new(),
+    dists: Vec::new(),
+    entry_points: Vec::new(),
+    diagnostics: Vec::new(),
+    entry_diagnostics: Rows { start: 0, end: 0 },
+};
+
+pub(crate) const EMPTY_RECORD: DistRecord = DistRecord {
+    number: 0,
+    kind: Kind::DistInfo,
+    shadowed: false,
+    child: Span { start: 0, len: 0 },
+    name: None,
+    version: None,
+    normalized_name: None,
+    unique_key: None,
+    lookup_key: Span { start: 0, len: 0 },
+    entry_points: Rows { start: 0, end: 0 },
+    diagnostics: Rows { start: 0, end: 0 },
+};
+
+/// One distribution's record, where it is: in a scanned index's table, or
+/// in place in a part of a cache file (read field by field as asked for).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rec<'a> {
+    Owned(&'a DistRecord),
+    Raw(&'a record::Raw),
 }
 
-impl From<IndexDataRef<'_>> for IndexData {
-    fn from(decoded: IndexDataRef<'_>) -> Self {
-        IndexData {
-            strings: copy_arena(decoded.strings),
-            dists: decoded.dists,
-            entry_points: decoded.entry_points,
-            diagnostics: decoded.diagnostics,
-            entry_diagnostics: decoded.entry_diagnostics,
+impl Rec<'_> {
+    pub(crate) fn number(self) -> u32 {
+        match self {
+            Rec::Owned(d) => d.number,
+            Rec::Raw(r) => record::number(r),
+        }
+    }
+
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Rec::Owned(d) => d.kind,
+            Rec::Raw(r) => record::kind(r),
+        }
+    }
+
+    pub(crate) fn shadowed(self) -> bool {
+        match self {
+            Rec::Owned(d) => d.shadowed,
+            Rec::Raw(r) => record::shadowed(r),
+        }
+    }
+
+    pub(crate) fn child(self) -> Span {
+        match self {
+            Rec::Owned(d) => d.child,
+            Rec::Raw(r) => record::child(r),
+        }
+    }
+
+    pub(crate) fn name(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.name,
+            Rec::Raw(r) => record::name(r),
+        }
+    }
+
+    pub(crate) fn version(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.version,
+            Rec::Raw(r) => record::version(r),
+        }
+    }
+
+    pub(crate) fn normalized_name(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.normalized_name,
+            Rec::Raw(r) => record::normalized_name(r),
+        }
+    }
+
+    pub(crate) fn unique_key(self) -> Option<Span> {
+        match self {
+            Rec::Owned(d) => d.unique_key,
+            Rec::Raw(r) => record::unique_key(r),
+        }
+    }
+
+    pub(crate) fn lookup_key(self) -> Span {
+        match self {
+            Rec::Owned(d) => d.lookup_key,
+            Rec::Raw(r) => record::lookup_key(r),
+        }
+    }
+
+    pub(crate) fn entry_points(self) -> Rows {
+        match self {
+            Rec::Owned(d) => d.entry_points,
+            Rec::Raw(r) => record::entry_points(r),
+        }
+    }
+
+    pub(crate) fn diagnostics(self) -> Rows {
+        match self {
+            Rec::Owned(d) => d.diagnostics,
+            Rec::Raw(r) => record::diagnostics(r),
         }
     }
 }
 
-/// Copies the arena in pieces of about 2 KiB.
-///
-/// A single large `memcpy` is what a warm consult would otherwise spend
-/// most of its time in at random: glibc copies large blocks with
-/// `rep movsb`, which on AMD Zen CPUs runs about 15 times slower when the
-/// destination lies 1 to 31 bytes past the source modulo 4 KiB (measured
-/// here: 26 µs instead of 1.4 µs for a 60 KB arena). Where the arena lands
-/// depends on the heap, so one build of a program hit it on every consult
-/// and another never did. Pieces below glibc's `rep movsb` threshold are
-/// copied with vector moves, which have no such cliff.
-fn copy_arena(text: &str) -> String {
-    const PIECE: usize = 2048;
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(PIECE);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let (piece, tail) = rest.split_at(end);
-        out.push_str(piece);
-        rest = tail;
-    }
-    out
+/// Where a record and its strings are: a scanned index, or a part of a
+/// cache file as it was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Part<'a> {
+    Owned(&'a IndexData),
+    Raw(&'a RawPart),
 }
 
-/// Everything importlib.metadata would find in one `sys.path` entry.
-///
-/// Distributions are kept in the order importlib.metadata's
-/// `distributions()` yields them for this entry. Build one with
-/// [`scan`](crate::scan()) or get one from the cache with
-/// [`Cache::consult`](crate::Cache::consult).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Index {
-    path_entry: PathBuf,
-    data: IndexData,
-    complete: bool,
-}
-
-impl fmt::Debug for Index {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Index")
-            .field("path_entry", &self.path_entry)
-            .field("distributions", &self.data.dists.len())
-            .field("entry_points", &self.data.entry_points.len())
-            .finish()
-    }
-}
-
-impl Index {
-    pub(crate) fn from_parts(path_entry: PathBuf, data: IndexData) -> Self {
-        Index {
-            path_entry,
-            data,
-            complete: true,
+impl<'a> Part<'a> {
+    pub(crate) fn str(self, span: Span) -> &'a str {
+        match self {
+            Part::Owned(data) => data.str(span),
+            Part::Raw(part) => part.str(span),
         }
     }
 
-    /// Whether everything the scan tried to read was read, or was simply
-    /// not there.
-    ///
-    /// An index is incomplete when a read failed in a way that may not
-    /// last: permission denied, too many open files, an I/O error, a file
-    /// too large to read. Its [diagnostics](Distribution::diagnostics) say
-    /// what was missed. It is the honest answer of that scan, but the
-    /// cache never publishes it, and the Python hook answers such a query
-    /// with the stock `importlib.metadata` instead.
-    pub fn is_complete(&self) -> bool {
-        self.complete
+    pub(crate) fn dist_count(self) -> usize {
+        match self {
+            Part::Owned(data) => data.dists.len(),
+            Part::Raw(part) => part.dist_count(),
+        }
     }
 
-    pub(crate) fn data(&self) -> &IndexData {
-        &self.data
+    pub(crate) fn dist(self, i: usize) -> Rec<'a> {
+        match self {
+            Part::Owned(data) => Rec::Owned(&data.dists[i]),
+            Part::Raw(part) => Rec::Raw(part.dist(i)),
+        }
     }
 
-    /// The path entry this index describes, as it was given.
-    pub fn path_entry(&self) -> &Path {
-        &self.path_entry
+    pub(crate) fn ep(self, j: usize) -> EntryPointRecord {
+        match self {
+            Part::Owned(data) => data.entry_points[j],
+            Part::Raw(part) => part.ep(j),
+        }
     }
 
-    /// The distributions, in importlib.metadata's discovery order.
-    pub fn distributions(&self) -> impl ExactSizeIterator<Item = Distribution<'_>> + Clone {
-        self.data.dists.iter().map(move |record| Distribution {
-            index: self,
-            record,
-        })
+    pub(crate) fn diag(self, k: usize) -> Span {
+        match self {
+            Part::Owned(data) => data.diagnostics[k],
+            Part::Raw(part) => part.diag(k),
+        }
     }
 
-    /// How many distributions the path entry holds.
-    pub fn len(&self) -> usize {
-        self.data.dists.len()
+    pub(crate) fn entry_diagnostics(self) -> Rows {
+        match self {
+            Part::Owned(data) => data.entry_diagnostics,
+            Part::Raw(part) => part.entry_diagnostics(),
+        }
     }
 
-    /// Whether the path entry holds no distribution.
-    pub fn is_empty(&self) -> bool {
-        self.data.dists.is_empty()
-    }
-
-    /// How many entry points all distributions declare together.
-    pub fn entry_point_count(&self) -> usize {
-        self.data.entry_points.len()
-    }
-
-    /// Problems with the path entry itself (for example an unreadable
-    /// directory), as opposed to one distribution.
-    pub fn diagnostics(&self) -> impl Iterator<Item = &str> {
-        self.data.diagnostic_messages(self.data.entry_diagnostics)
-    }
-
-    /// Every diagnostic in the index: the path entry's own, then each
-    /// distribution's.
-    pub fn diagnostic_count(&self) -> usize {
-        self.data.diagnostics.len()
+    pub(crate) fn messages(self, rows: Rows) -> impl Iterator<Item = &'a str> {
+        rows.range().map(move |k| self.str(self.diag(k)))
     }
 }
 
 impl IndexData {
-    pub(crate) fn dist_count(&self) -> usize {
-        self.dists.len()
-    }
-
-    pub(crate) fn entry_point_count(&self) -> usize {
-        self.entry_points.len()
-    }
-
-    fn str(&self, span: Span) -> &str {
+    pub(crate) fn str(&self, span: Span) -> &str {
         // Spans are checked by `validate` when decoded and correct by
         // construction when built, so slicing cannot panic.
         &self.strings[span.start as usize..(span.start + span.len) as usize]
     }
 
-    fn diagnostic_messages(&self, rows: Rows) -> impl Iterator<Item = &str> {
-        self.diagnostics[rows.range()]
-            .iter()
-            .map(move |&span| self.str(span))
-    }
-
-    /// Checks every offset against the arena and the tables, so that a
-    /// decoded index that passed the integrity check still cannot make an
-    /// accessor panic.
+    /// Checks every offset against the arena and the tables (for tests of
+    /// the builder: a file's parts are checked by `RawPart::decode`).
+    #[cfg(test)]
     pub(crate) fn validate(&self) -> Result<(), String> {
         let arena = self.strings.as_str();
         // In an ASCII arena (nearly every real one) every offset is a
@@ -311,22 +376,651 @@ impl IndexData {
         }
         Ok(())
     }
+
+    fn push_str(&mut self, s: &str) -> Span {
+        let start = self.strings.len() as u32;
+        self.strings.push_str(s);
+        Span {
+            start,
+            len: s.len() as u32,
+        }
+    }
+
+    /// One index made of the path entry's diagnostics in `entry` and the
+    /// distributions of `pages`, in order, with every string copied into
+    /// one arena. (The parts come from one file of at most 2 GiB, so the
+    /// arena fits 32-bit spans.)
+    pub(crate) fn concat(entry: &RawPart, pages: &[&RawPart]) -> IndexData {
+        let mut out = IndexData::default();
+        let entry = Part::Raw(entry);
+        for message in entry.messages(entry.entry_diagnostics()) {
+            let copied = out.push_str(message);
+            out.diagnostics.push(copied);
+        }
+        out.entry_diagnostics = Rows {
+            start: 0,
+            end: out.diagnostics.len() as u32,
+        };
+        for &page in pages {
+            let page = Part::Raw(page);
+            for i in 0..page.dist_count() {
+                out.push_copy(page, page.dist(i));
+            }
+        }
+        out
+    }
+
+    /// Appends a copy of `part`'s record `d` with all its rows.
+    fn push_copy(&mut self, part: Part<'_>, d: Rec<'_>) {
+        let child = self.push_str(part.str(d.child()));
+        let name = d.name().map(|s| self.push_str(part.str(s)));
+        let version = d.version().map(|s| self.push_str(part.str(s)));
+        let lookup = d.lookup_key();
+        let lookup_key = self.push_str(part.str(lookup));
+        let mut known = vec![(lookup, lookup_key)];
+        let mut copy = |this: &mut IndexData, s: Span| match known.iter().find(|k| k.0 == s) {
+            Some(&(_, to)) => to,
+            None => {
+                let to = this.push_str(part.str(s));
+                known.push((s, to));
+                to
+            }
+        };
+        let normalized_name = d.normalized_name().map(|s| copy(self, s));
+        let unique_key = d.unique_key().map(|s| copy(self, s));
+        let first_ep = self.entry_points.len() as u32;
+        for j in d.entry_points().range() {
+            let ep = part.ep(j);
+            let record = EntryPointRecord {
+                group: self.push_str(part.str(ep.group)),
+                name: self.push_str(part.str(ep.name)),
+                value: self.push_str(part.str(ep.value)),
+            };
+            self.entry_points.push(record);
+        }
+        let first_diag = self.diagnostics.len() as u32;
+        for message in part.messages(d.diagnostics()) {
+            let copied = self.push_str(message);
+            self.diagnostics.push(copied);
+        }
+        self.dists.push(DistRecord {
+            number: self.dists.len() as u32,
+            kind: d.kind(),
+            shadowed: false,
+            child,
+            name,
+            version,
+            normalized_name,
+            unique_key,
+            lookup_key,
+            entry_points: Rows {
+                start: first_ep,
+                end: self.entry_points.len() as u32,
+            },
+            diagnostics: Rows {
+                start: first_diag,
+                end: self.diagnostics.len() as u32,
+            },
+        });
+    }
+
+    fn unique_key(&self, i: u32) -> &str {
+        self.dists[i as usize]
+            .unique_key
+            .map_or("", |s| self.str(s))
+    }
 }
 
 /// Whether `span` lies inside `arena` and starts and ends on character
 /// boundaries, so that slicing with it cannot panic.
-#[inline]
+#[cfg(test)]
 fn span_in(arena: &str, span: Span, ascii: bool) -> bool {
     let start = span.start as usize;
     let end = start + span.len as usize;
     end <= arena.len() && (ascii || (arena.is_char_boundary(start) && arena.is_char_boundary(end)))
 }
 
+/// An index held in memory whole: a scan's result.
+#[derive(Clone, Debug)]
+pub(crate) struct Owned {
+    pub(crate) data: IndexData,
+    pub(crate) complete: bool,
+    /// The numbers of the distributions with a unique key, sorted by it,
+    /// made the first time an `entry_points(group=)` query asks whether
+    /// this entry holds a key.
+    uniques: OnceLock<Box<[u32]>>,
+}
+
+impl Owned {
+    pub(crate) fn new(data: IndexData, complete: bool) -> Owned {
+        Owned {
+            data,
+            complete,
+            uniques: OnceLock::new(),
+        }
+    }
+
+    fn has_unique_key(&self, key: &str) -> bool {
+        let data = &self.data;
+        let sorted = self.uniques.get_or_init(|| {
+            let mut numbers: Vec<u32> = (0..data.dists.len() as u32)
+                .filter(|&i| data.dists[i as usize].unique_key.is_some())
+                .collect();
+            numbers.sort_unstable_by(|&a, &b| data.unique_key(a).cmp(data.unique_key(b)));
+            numbers.into()
+        });
+        sorted
+            .binary_search_by(|&i| data.unique_key(i).cmp(key))
+            .is_ok()
+    }
+
+    /// The record of the distribution whose metadata is `child`, or an
+    /// empty one.
+    fn by_child(&self, child: &str) -> (Part<'_>, Rec<'_>) {
+        let data = &self.data;
+        match data.dists.iter().find(|d| data.str(d.child) == child) {
+            Some(record) => (Part::Owned(data), Rec::Owned(record)),
+            None => (Part::Owned(&EMPTY_DATA), Rec::Owned(&EMPTY_RECORD)),
+        }
+    }
+}
+
+/// Everything importlib.metadata would find in one `sys.path` entry.
+///
+/// Distributions are kept in the order importlib.metadata's
+/// `distributions()` yields them for this entry. Build one with
+/// [`scan`](crate::scan()) or get one from the cache with
+/// [`Cache::consult`](crate::Cache::consult).
+///
+/// An index read from a cache file keeps that file open and reads the
+/// parts a query needs when it first needs them; cloning it shares them.
+#[derive(Clone)]
+pub struct Index {
+    path_entry: PathBuf,
+    store: Store,
+}
+
+#[derive(Clone)]
+enum Store {
+    Owned(Owned),
+    File(Arc<FileIndex>),
+}
+
+/// Where a query is answered from: what was scanned (or the scan a damaged
+/// file fell back to), or the cache file.
+enum View<'a> {
+    Owned(&'a Owned),
+    File(&'a FileIndex),
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index")
+            .field("path_entry", &self.path_entry)
+            .field("distributions", &self.len())
+            .field("entry_points", &self.entry_point_count())
+            .finish()
+    }
+}
+
+/// Two indexes are equal when they hold the same distributions, with the
+/// same entry points and diagnostics, for the same path entry: however
+/// each was obtained.
+impl PartialEq for Index {
+    fn eq(&self, other: &Index) -> bool {
+        self.path_entry == other.path_entry
+            && self.len() == other.len()
+            && self.diagnostics().eq(other.diagnostics())
+            && self
+                .distributions()
+                .zip(other.distributions())
+                .all(|(a, b)| a.same_as(&b))
+            && self.is_complete() == other.is_complete()
+    }
+}
+
+impl Eq for Index {}
+
+impl Index {
+    pub(crate) fn owned(path_entry: PathBuf, data: IndexData, complete: bool) -> Index {
+        Index {
+            path_entry,
+            store: Store::Owned(Owned::new(data, complete)),
+        }
+    }
+
+    pub(crate) fn from_file(path_entry: PathBuf, file: FileIndex) -> Index {
+        Index {
+            path_entry,
+            store: Store::File(Arc::new(file)),
+        }
+    }
+
+    /// The index as owned data: a scan's as it is, a file's read whole (or,
+    /// should that fail, nothing, marked incomplete).
+    pub(crate) fn into_owned(self) -> Owned {
+        match self.store {
+            Store::Owned(owned) => owned,
+            Store::File(file) => match file.materialize() {
+                Ok(data) => Owned::new(data, true),
+                Err(_) => Owned::new(IndexData::default(), false),
+            },
+        }
+    }
+
+    /// The scanned data, when this index is a scan's result.
+    pub(crate) fn as_owned(&self) -> Option<&Owned> {
+        match &self.store {
+            Store::Owned(owned) => Some(owned),
+            Store::File(_) => None,
+        }
+    }
+
+    /// The cache file this index reads, when it came from one.
+    pub(crate) fn as_file(&self) -> Option<&FileIndex> {
+        match &self.store {
+            Store::Owned(_) => None,
+            Store::File(file) => Some(file),
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        match &self.store {
+            Store::Owned(owned) => View::Owned(owned),
+            Store::File(file) => match file.fallback() {
+                Some(owned) => View::Owned(owned),
+                None => View::File(file),
+            },
+        }
+    }
+
+    /// The scan that replaces a file found damaged.
+    fn fall_back<'a>(&'a self, file: &'a FileIndex, damage: Damage) -> &'a Owned {
+        file.fall_back(&self.path_entry, damage)
+    }
+
+    fn full_view<'a>(&'a self, part: Part<'a>, record: Rec<'a>) -> Distribution<'a> {
+        Distribution {
+            index: self,
+            part,
+            record,
+            full: true,
+        }
+    }
+
+    /// Whether everything the scan tried to read was read, or was simply
+    /// not there.
+    ///
+    /// An index is incomplete when a read failed in a way that may not
+    /// last: permission denied, too many open files, an I/O error, a file
+    /// too large to read. Its [diagnostics](Distribution::diagnostics) say
+    /// what was missed. It is the honest answer of that scan, but the
+    /// cache never publishes it, and the Python hook answers such a query
+    /// with the stock `importlib.metadata` instead.
+    pub fn is_complete(&self) -> bool {
+        match self.view() {
+            View::Owned(owned) => owned.complete,
+            // Only complete scans are published.
+            View::File(_) => true,
+        }
+    }
+
+    /// When this index was read from a cache file and a part of that file
+    /// turned out damaged as a query first read it: what happened then.
+    ///
+    /// The lookup says what was wrong (for example
+    /// [`Lookup::Corrupt`](crate::Lookup::Corrupt)), the publish what the
+    /// scan that replaced the file wrote. From then on the index answers
+    /// every query from that scan, exactly as a consult that had found the
+    /// damage would have. `None` while nothing of the kind happened.
+    pub fn late_outcome(&self) -> Option<&Outcome> {
+        self.as_file().and_then(FileIndex::late_outcome)
+    }
+
+    /// The path entry this index describes, as it was given.
+    pub fn path_entry(&self) -> &Path {
+        &self.path_entry
+    }
+
+    /// The distributions, in importlib.metadata's discovery order.
+    pub fn distributions(&self) -> impl ExactSizeIterator<Item = Distribution<'_>> + Clone {
+        let parts = match self.view() {
+            View::Owned(owned) => vec![Part::Owned(&owned.data)],
+            View::File(file) => match file.all_pages() {
+                Ok(pages) => pages.into_iter().map(Part::Raw).collect(),
+                Err(damage) => vec![Part::Owned(&self.fall_back(file, damage).data)],
+            },
+        };
+        let remaining = parts.iter().map(|p| p.dist_count()).sum();
+        Distributions {
+            index: self,
+            parts,
+            part: 0,
+            at: 0,
+            remaining,
+        }
+    }
+
+    /// The distribution at `position` in [`distributions`](Self::distributions)
+    /// order, reading no more of a cache file than its own page.
+    pub fn distribution_at(&self, position: usize) -> Option<Distribution<'_>> {
+        match self.view() {
+            View::Owned(owned) => owned
+                .data
+                .dists
+                .get(position)
+                .map(|r| self.full_view(Part::Owned(&owned.data), Rec::Owned(r))),
+            View::File(file) => {
+                let number = u32::try_from(position).ok()?;
+                if position >= file.dist_count() {
+                    return None;
+                }
+                if let Some((part, i, full)) = file.loaded_record(number) {
+                    return Some(Distribution {
+                        index: self,
+                        part: Part::Raw(part),
+                        record: Rec::Raw(part.dist(i)),
+                        full,
+                    });
+                }
+                match file.page_record(number) {
+                    Ok((part, i)) => Some(self.full_view(Part::Raw(part), Rec::Raw(part.dist(i)))),
+                    Err(damage) => {
+                        let owned = self.fall_back(file, damage);
+                        let record = owned.data.dists.get(position)?;
+                        Some(self.full_view(Part::Owned(&owned.data), Rec::Owned(record)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The record with every entry point and diagnostic of the distribution
+    /// numbered `number`, whose metadata is `child`.
+    fn full_record(&self, number: u32, child: &str) -> (Part<'_>, Rec<'_>) {
+        match self.view() {
+            View::Owned(owned) => owned.by_child(child),
+            View::File(file) => match file.page_record(number) {
+                Ok((part, i)) if part.str(record::child(part.dist(i))) == child => {
+                    (Part::Raw(part), Rec::Raw(part.dist(i)))
+                }
+                Ok(_) => self
+                    .fall_back(
+                        file,
+                        Damage::invalid("a group's distribution is not on its page"),
+                    )
+                    .by_child(child),
+                Err(damage) => self.fall_back(file, damage).by_child(child),
+            },
+        }
+    }
+
+    /// How many distributions the path entry holds.
+    pub fn len(&self) -> usize {
+        match self.view() {
+            View::Owned(owned) => owned.data.dists.len(),
+            View::File(file) => file.dist_count(),
+        }
+    }
+
+    /// Whether the path entry holds no distribution.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many entry points all distributions declare together.
+    pub fn entry_point_count(&self) -> usize {
+        match self.view() {
+            View::Owned(owned) => owned.data.entry_points.len(),
+            View::File(file) => file.entry_point_count(),
+        }
+    }
+
+    /// Problems with the path entry itself (for example an unreadable
+    /// directory), as opposed to one distribution.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &str> {
+        let part = match self.view() {
+            View::Owned(owned) => Part::Owned(&owned.data),
+            View::File(file) => match file.entry() {
+                Ok(entry) => Part::Raw(entry),
+                Err(damage) => Part::Owned(&self.fall_back(file, damage).data),
+            },
+        };
+        part.messages(part.entry_diagnostics())
+    }
+
+    /// Every diagnostic in the index: the path entry's own, then each
+    /// distribution's.
+    pub fn diagnostic_count(&self) -> usize {
+        match self.view() {
+            View::Owned(owned) => owned.data.diagnostics.len(),
+            View::File(file) => file.diagnostic_count(),
+        }
+    }
+
+    /// The distributions that have [diagnostics](Distribution::diagnostics),
+    /// in discovery order. From a cache file this reads only their pages.
+    pub fn diagnosed(&self) -> impl Iterator<Item = Distribution<'_>> {
+        let found = match self.view() {
+            View::Owned(owned) => self.owned_diagnosed(&owned.data),
+            View::File(file) => match file.diagnosed_records() {
+                Ok(records) => records
+                    .into_iter()
+                    .map(|(part, i)| self.full_view(Part::Raw(part), Rec::Raw(part.dist(i))))
+                    .collect(),
+                Err(damage) => self.owned_diagnosed(&self.fall_back(file, damage).data),
+            },
+        };
+        found.into_iter()
+    }
+
+    /// The distributions with entry points in `group`, in discovery order.
+    /// From a cache file this reads only that group's part.
+    pub(crate) fn group_dists(&self, group: &str) -> GroupDists<'_> {
+        let (part, from_file) = match self.view() {
+            View::Owned(owned) => (Part::Owned(&owned.data), false),
+            View::File(file) => match file.group_block(group) {
+                Ok(Some(block)) => (Part::Raw(block), true),
+                Ok(None) => (Part::Owned(&EMPTY_DATA), false),
+                Err(damage) => (Part::Owned(&self.fall_back(file, damage).data), false),
+            },
+        };
+        GroupDists {
+            index: self,
+            part,
+            from_file,
+            at: 0,
+            seen: FxHashSet::default(),
+        }
+    }
+
+    /// Whether a distribution of this path entry has `key` as its unique
+    /// key. From a cache file this reads one bucket of keys.
+    pub(crate) fn has_unique_key(&self, key: &str) -> bool {
+        match self.view() {
+            View::Owned(owned) => owned.has_unique_key(key),
+            View::File(file) => file
+                .has_unique_key(key)
+                .unwrap_or_else(|damage| self.fall_back(file, damage).has_unique_key(key)),
+        }
+    }
+
+    /// The distributions `distribution(name)` finds here, in the order it
+    /// finds them: those whose lookup key is `normalized` (not eggs), then
+    /// eggs whose lookup key is `legacy`.
+    pub(crate) fn named(
+        &self,
+        normalized: Option<&str>,
+        legacy: Option<&str>,
+    ) -> Vec<Distribution<'_>> {
+        match self.view() {
+            View::Owned(owned) => self.owned_named(&owned.data, normalized, legacy),
+            View::File(file) => match file.named(normalized, legacy) {
+                Ok(found) => found
+                    .into_iter()
+                    .map(|(part, i)| self.full_view(Part::Raw(part), Rec::Raw(part.dist(i))))
+                    .collect(),
+                Err(damage) => {
+                    self.owned_named(&self.fall_back(file, damage).data, normalized, legacy)
+                }
+            },
+        }
+    }
+
+    fn owned_diagnosed<'a>(&'a self, data: &'a IndexData) -> Vec<Distribution<'a>> {
+        data.dists
+            .iter()
+            .filter(|d| !d.diagnostics.is_empty())
+            .map(|r| self.full_view(Part::Owned(data), Rec::Owned(r)))
+            .collect()
+    }
+
+    fn owned_named<'a>(
+        &'a self,
+        data: &'a IndexData,
+        normalized: Option<&str>,
+        legacy: Option<&str>,
+    ) -> Vec<Distribution<'a>> {
+        let matching = |egg: bool, key: Option<&str>| -> Vec<Distribution<'a>> {
+            data.dists
+                .iter()
+                .filter(|d| (d.kind == Kind::Egg) == egg && key == Some(data.str(d.lookup_key)))
+                .map(|r| self.full_view(Part::Owned(data), Rec::Owned(r)))
+                .collect()
+        };
+        let mut found = matching(false, normalized);
+        found.extend(matching(true, legacy));
+        found
+    }
+}
+
+/// The iterator of [`Index::distributions`].
+#[derive(Clone)]
+struct Distributions<'a> {
+    index: &'a Index,
+    parts: Vec<Part<'a>>,
+    part: usize,
+    at: usize,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Distributions<'a> {
+    type Item = Distribution<'a>;
+
+    fn next(&mut self) -> Option<Distribution<'a>> {
+        loop {
+            let part = *self.parts.get(self.part)?;
+            if self.at < part.dist_count() {
+                let record = part.dist(self.at);
+                self.at += 1;
+                self.remaining -= 1;
+                return Some(self.index.full_view(part, record));
+            }
+            self.part += 1;
+            self.at = 0;
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Distributions<'_> {}
+
+/// The distributions with entry points in one group, one path entry's
+/// ([`Index::group_dists`]).
+pub(crate) struct GroupDists<'a> {
+    index: &'a Index,
+    part: Part<'a>,
+    /// A group's part of a cache file, which holds only the group's
+    /// distributions and entry points and says which are shadowed; else a
+    /// whole scanned index, which is searched.
+    from_file: bool,
+    at: usize,
+    /// For a scanned index: the unique keys of the distributions so far.
+    seen: FxHashSet<&'a str>,
+}
+
+impl<'a> GroupDists<'a> {
+    /// The next distribution with entry points in `group` (the group these
+    /// were asked for).
+    pub(crate) fn next_dist(&mut self, group: &str) -> Option<GroupDist<'a>> {
+        let part = self.part;
+        while self.at < part.dist_count() {
+            let record = part.dist(self.at);
+            self.at += 1;
+            let eps = record.entry_points().range();
+            if self.from_file {
+                return Some(GroupDist {
+                    dist: Distribution {
+                        index: self.index,
+                        part,
+                        record,
+                        full: false,
+                    },
+                    first: !record.shadowed(),
+                    eps,
+                    mixed: false,
+                });
+            }
+            let first = record
+                .unique_key()
+                .is_none_or(|k| self.seen.insert(part.str(k)));
+            if eps.clone().any(|j| part.str(part.ep(j).group) == group) {
+                return Some(GroupDist {
+                    dist: self.index.full_view(part, record),
+                    first,
+                    eps,
+                    mixed: true,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// One distribution with entry points in a group, and those entry points.
+pub(crate) struct GroupDist<'a> {
+    pub(crate) dist: Distribution<'a>,
+    /// Whether it is the first of its unique key in its path entry.
+    pub(crate) first: bool,
+    eps: std::ops::Range<usize>,
+    /// Whether `eps` holds other groups' entry points too (a scanned index).
+    mixed: bool,
+}
+
+impl<'a> GroupDist<'a> {
+    /// Its next entry point in `group`.
+    pub(crate) fn next_entry_point(&mut self, group: &str) -> Option<EntryPoint<'a>> {
+        let part = self.dist.part;
+        for j in self.eps.by_ref() {
+            let ep = part.ep(j);
+            let ep_group = part.str(ep.group);
+            if self.mixed && ep_group != group {
+                continue;
+            }
+            return Some(EntryPoint {
+                group: ep_group,
+                name: part.str(ep.name),
+                value: part.str(ep.value),
+                dist: self.dist,
+            });
+        }
+        None
+    }
+}
+
 /// One distribution of an [`Index`].
 #[derive(Clone, Copy)]
 pub struct Distribution<'a> {
     index: &'a Index,
-    record: &'a DistRecord,
+    /// Where `record`'s strings and rows are.
+    part: Part<'a>,
+    record: Rec<'a>,
+    /// Whether `record`'s rows are all of the distribution's entry points
+    /// and diagnostics; in a group's part they are that group's only.
+    full: bool,
 }
 
 impl fmt::Debug for Distribution<'_> {
@@ -341,41 +1035,41 @@ impl fmt::Debug for Distribution<'_> {
 }
 
 impl<'a> Distribution<'a> {
-    fn data(&self) -> &'a IndexData {
-        &self.index.data
+    fn str(&self, span: Span) -> &'a str {
+        self.part.str(span)
     }
 
     /// The metadata `Name`, or `None` when the metadata has no `Name`
     /// header (or could not be read at all).
     pub fn name(&self) -> Option<&'a str> {
-        self.record.name.map(|s| self.data().str(s))
+        self.record.name().map(|s| self.str(s))
     }
 
     /// The metadata `Version`, or `None` when absent.
     pub fn version(&self) -> Option<&'a str> {
-        self.record.version.map(|s| self.data().str(s))
+        self.record.version().map(|s| self.str(s))
     }
 
     /// The PEP 503 normalized form of [`name`](Self::name): lower case,
     /// with `-` as the only separator.
     pub fn normalized_name(&self) -> Option<&'a str> {
-        self.record.normalized_name.map(|s| self.data().str(s))
+        self.record.normalized_name().map(|s| self.str(s))
     }
 
     /// The key `entry_points()` de-duplicates on: taken from the metadata
     /// directory's name when its extension is exactly `.dist-info` or
     /// `.egg-info`, from the metadata `Name` otherwise (PEP 503 form).
     pub fn unique_key(&self) -> Option<&'a str> {
-        self.record.unique_key.map(|s| self.data().str(s))
+        self.record.unique_key().map(|s| self.str(s))
     }
 
     pub(crate) fn lookup_key(&self) -> &'a str {
-        self.data().str(self.record.lookup_key)
+        self.str(self.record.lookup_key())
     }
 
     /// How the metadata is laid out.
     pub fn kind(&self) -> Kind {
-        self.record.kind
+        self.record.kind()
     }
 
     /// The path entry this distribution was found in.
@@ -390,15 +1084,12 @@ impl<'a> Distribution<'a> {
 
     /// This distribution's place in [`Index::distributions`] order, from 0.
     pub fn position(&self) -> usize {
-        // `record` is an element of `dists`, so the address difference is a
-        // whole number of records.
-        let base = self.data().dists.as_ptr() as usize;
-        (self.record as *const DistRecord as usize - base) / std::mem::size_of::<DistRecord>()
+        self.record.number() as usize
     }
 
     /// The name of the metadata directory or file inside the path entry.
     pub fn metadata_name(&self) -> &'a str {
-        self.data().str(self.record.child)
+        self.str(self.record.child())
     }
 
     /// The metadata directory or file. For a zip path entry this is the
@@ -407,33 +1098,62 @@ impl<'a> Distribution<'a> {
         self.index.path_entry.join(self.metadata_name())
     }
 
+    /// The record with all of this distribution's rows, and where they are.
+    fn full_record(&self) -> (Part<'a>, Rec<'a>) {
+        if self.full {
+            (self.part, self.record)
+        } else {
+            self.index
+                .full_record(self.record.number(), self.metadata_name())
+        }
+    }
+
     /// The entry points in `entry_points.txt` order, duplicates included.
     pub fn entry_points(&self) -> impl ExactSizeIterator<Item = EntryPoint<'a>> + Clone + 'a {
         let dist = *self;
-        let data = self.data();
-        data.entry_points[self.record.entry_points.range()]
-            .iter()
-            .map(move |ep| EntryPoint {
-                group: data.str(ep.group),
-                name: data.str(ep.name),
-                value: data.str(ep.value),
+        let (part, record) = self.full_record();
+        record.entry_points().range().map(move |j| {
+            let ep = part.ep(j);
+            EntryPoint {
+                group: part.str(ep.group),
+                name: part.str(ep.name),
+                value: part.str(ep.value),
                 dist,
-            })
+            }
+        })
     }
 
     /// What could not be read or parsed for this distribution.
     pub fn diagnostics(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + 'a {
-        let data = self.data();
-        data.diagnostics[self.record.diagnostics.range()]
-            .iter()
-            .map(move |&span| data.str(span))
+        let (part, record) = self.full_record();
+        record
+            .diagnostics()
+            .range()
+            .map(move |k| part.str(part.diag(k)))
     }
 
     /// Whether the metadata has a `Name` or `Version`, which proves it is
     /// not empty: `importlib_metadata` ≥ 8.1 prefers such a distribution
     /// when several match a name.
     pub fn has_metadata(&self) -> bool {
-        self.record.name.is_some() || self.record.version.is_some()
+        self.record.name().is_some() || self.record.version().is_some()
+    }
+
+    /// Whether two distributions show the same everything.
+    fn same_as(&self, other: &Distribution<'_>) -> bool {
+        self.kind() == other.kind()
+            && self.metadata_name() == other.metadata_name()
+            && self.name() == other.name()
+            && self.version() == other.version()
+            && self.normalized_name() == other.normalized_name()
+            && self.unique_key() == other.unique_key()
+            && self.lookup_key() == other.lookup_key()
+            && self.position() == other.position()
+            && self
+                .entry_points()
+                .map(|e| (e.group, e.name, e.value))
+                .eq(other.entry_points().map(|e| (e.group, e.name, e.value)))
+            && self.diagnostics().eq(other.diagnostics())
     }
 }
 
@@ -462,420 +1182,5 @@ impl fmt::Debug for EntryPoint<'_> {
     }
 }
 
-/// What the scanner learned about one distribution, handed to
-/// [`IndexBuilder::push`]. Entry points borrow the bytes they were parsed
-/// from, which are copied once, into the arena.
-#[derive(Debug, Default)]
-pub(crate) struct DistFacts<'a> {
-    pub name: Option<&'a str>,
-    pub version: Option<&'a str>,
-    pub entry_points: Vec<(&'a str, &'a str, &'a str)>,
-    pub diagnostics: Vec<String>,
-    /// A read failed in a way that may not last (see
-    /// [`Index::is_complete`]).
-    pub incomplete: bool,
-}
-
-/// Appends distributions to a new [`Index`], interning group names, which
-/// repeat across distributions, so that the arena stays small.
-///
-/// A scan may fill several builders in parallel, one per contiguous run of
-/// distributions, and [`append`](Self::append) them in order.
-#[derive(Default)]
-pub(crate) struct IndexBuilder {
-    data: IndexData,
-    // Keys are group names hashed thousands of times per scan; FxHash is
-    // several times cheaper than SipHash there and they come from files
-    // of the user's own environment, so hash flooding is not a concern.
-    interned: FxHashMap<String, Span>,
-    /// Where a distribution's normalized name is built.
-    scratch: String,
-    /// Something could not be read (see [`Index::is_complete`]).
-    incomplete: bool,
-    /// Strings were dropped because the arena reached [`MAX_ARENA`].
-    overflowed: bool,
-}
-
-/// The most text one index holds. Spans are 32-bit, and an index this
-/// large is no environment anyone has: past it, strings are dropped and
-/// the index is marked incomplete, so it is answered but never cached.
-const MAX_ARENA: usize = 1 << 30;
-
-impl IndexBuilder {
-    fn push_str(&mut self, s: &str) -> Span {
-        let start = self.data.strings.len();
-        if start + s.len() > MAX_ARENA {
-            self.overflowed = true;
-            return Span { start: 0, len: 0 };
-        }
-        self.data.strings.push_str(s);
-        // Both fit: the arena is bounded by MAX_ARENA, below 4 GiB.
-        Span {
-            start: start as u32,
-            len: s.len() as u32,
-        }
-    }
-
-    fn intern(&mut self, s: &str) -> Span {
-        if let Some(&span) = self.interned.get(s) {
-            return span;
-        }
-        let span = self.push_str(s);
-        self.interned.insert(s.to_owned(), span);
-        span
-    }
-
-    /// The span of `s`: `known`'s when `s` is `known_text`, else a new one.
-    fn push_unless_same(&mut self, s: &str, known_text: &str, known: Span) -> Span {
-        if s == known_text {
-            known
-        } else {
-            self.push_str(s)
-        }
-    }
-
-    fn rows_from(start: usize, end: usize) -> Rows {
-        Rows {
-            start: start as u32,
-            end: end as u32,
-        }
-    }
-
-    /// Records a read of the path entry itself that failed in a way that
-    /// may not last, making the index incomplete.
-    pub fn entry_failure(&mut self, message: String) {
-        self.incomplete = true;
-        self.entry_diagnostic(message);
-    }
-
-    /// Records a diagnostic about the path entry itself.
-    pub fn entry_diagnostic(&mut self, message: String) {
-        // Entry diagnostics are pushed before any distribution, so they form
-        // one contiguous run at the front of the table.
-        debug_assert!(self.data.dists.is_empty());
-        let span = self.push_str(&message);
-        self.data.diagnostics.push(span);
-        self.data.entry_diagnostics = Self::rows_from(0, self.data.diagnostics.len());
-    }
-
-    /// Appends one distribution.
-    pub fn push(
-        &mut self,
-        kind: Kind,
-        child: &str,
-        lookup_key: &str,
-        unique_from_stem: Option<&str>,
-        facts: DistFacts,
-    ) {
-        self.incomplete |= facts.incomplete;
-        let child = self.push_str(child);
-        let name = facts.name.map(|n| self.push_str(n));
-        let version = facts.version.map(|v| self.push_str(v));
-        // The three keys are usually one string (the directory's name and
-        // the metadata Name agree), stored once; across distributions they
-        // rarely repeat, so they are not interned.
-        let lookup_span = self.push_str(lookup_key);
-        let mut normalized = std::mem::take(&mut self.scratch);
-        let normalized_name = facts.name.map(|n| {
-            crate::pystr::normalize_name_into(n, &mut normalized);
-            self.push_unless_same(&normalized, lookup_key, lookup_span)
-        });
-        let unique_key = match (unique_from_stem, normalized_name) {
-            (Some(key), Some(span)) if key == normalized => Some(span),
-            (Some(key), _) => Some(self.push_unless_same(key, lookup_key, lookup_span)),
-            (None, span) => span,
-        };
-        self.scratch = normalized;
-        let lookup_key = lookup_span;
-        let first_ep = self.data.entry_points.len();
-        for &(group, ep_name, value) in &facts.entry_points {
-            let record = EntryPointRecord {
-                group: self.intern(group),
-                name: self.push_str(ep_name),
-                value: self.push_str(value),
-            };
-            self.data.entry_points.push(record);
-        }
-        let first_diag = self.data.diagnostics.len();
-        for message in &facts.diagnostics {
-            let span = self.push_str(message);
-            self.data.diagnostics.push(span);
-        }
-        self.data.dists.push(DistRecord {
-            kind,
-            child,
-            name,
-            version,
-            normalized_name,
-            unique_key,
-            lookup_key,
-            entry_points: Self::rows_from(first_ep, self.data.entry_points.len()),
-            diagnostics: Self::rows_from(first_diag, self.data.diagnostics.len()),
-        });
-    }
-
-    /// Appends every distribution of `shard` after those already here.
-    ///
-    /// Strings the two builders interned separately stay duplicated; that
-    /// costs a few bytes per parallel part and keeps the merge a copy.
-    pub fn append(&mut self, shard: IndexBuilder) {
-        self.incomplete |= shard.incomplete;
-        self.overflowed |= shard.overflowed;
-        let shard = shard.data;
-        debug_assert!(shard.entry_diagnostics.start == shard.entry_diagnostics.end);
-        // Past the bound the shard's records still come (the scan reorders
-        // them by position) but with empty strings.
-        let strings = (self.data.strings.len() + shard.strings.len() <= MAX_ARENA)
-            .then_some(self.data.strings.len() as u32);
-        self.overflowed |= strings.is_none();
-        let entry_points = self.data.entry_points.len() as u32;
-        let diagnostics = self.data.diagnostics.len() as u32;
-        if strings.is_some() {
-            self.data.strings.push_str(&shard.strings);
-        }
-        let span = |s: Span| match strings {
-            Some(at) => Span {
-                start: s.start + at,
-                len: s.len,
-            },
-            None => Span { start: 0, len: 0 },
-        };
-        let rows = |r: Rows, by: u32| Rows {
-            start: r.start + by,
-            end: r.end + by,
-        };
-        self.data
-            .dists
-            .extend(shard.dists.into_iter().map(|d| DistRecord {
-                child: span(d.child),
-                name: d.name.map(span),
-                version: d.version.map(span),
-                normalized_name: d.normalized_name.map(span),
-                unique_key: d.unique_key.map(span),
-                lookup_key: span(d.lookup_key),
-                entry_points: rows(d.entry_points, entry_points),
-                diagnostics: rows(d.diagnostics, diagnostics),
-                ..d
-            }));
-        self.data
-            .entry_points
-            .extend(shard.entry_points.into_iter().map(|ep| EntryPointRecord {
-                group: span(ep.group),
-                name: span(ep.name),
-                value: span(ep.value),
-            }));
-        self.data
-            .diagnostics
-            .extend(shard.diagnostics.into_iter().map(span));
-    }
-
-    /// Puts the distributions in the given order: `order[i]` is the
-    /// current position of the one that goes to position `i`. Only the
-    /// records move; their strings and rows stay where they are.
-    pub fn reorder(&mut self, order: &[usize]) {
-        assert_eq!(order.len(), self.data.dists.len(), "not a permutation");
-        let mut slots: Vec<Option<DistRecord>> = std::mem::take(&mut self.data.dists)
-            .into_iter()
-            .map(Some)
-            .collect();
-        self.data.dists = order
-            .iter()
-            .map(|&i| slots[i].take().expect("not a permutation"))
-            .collect();
-    }
-
-    pub fn finish(self, path_entry: PathBuf) -> Index {
-        Index {
-            path_entry,
-            data: self.data,
-            complete: !(self.incomplete || self.overflowed),
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn push_foo(b: &mut IndexBuilder) {
-        b.push(
-            Kind::DistInfo,
-            "Foo_Bar-1.0.dist-info",
-            "foo-bar",
-            Some("foo-bar"),
-            DistFacts {
-                name: Some("Foo_Bar"),
-                version: Some("1.0"),
-                entry_points: vec![
-                    ("console_scripts", "foo", "foo:main"),
-                    ("console_scripts", "foo", "foo:other"),
-                ],
-                diagnostics: vec!["line 3 has no '='".into()],
-                incomplete: false,
-            },
-        );
-    }
-
-    fn push_x(b: &mut IndexBuilder) {
-        b.push(
-            Kind::EggInfoFile,
-            "x.egg-info",
-            "x",
-            Some("x"),
-            DistFacts::default(),
-        );
-    }
-
-    fn sample() -> Index {
-        let mut b = IndexBuilder::default();
-        push_foo(&mut b);
-        push_x(&mut b);
-        b.finish(PathBuf::from("/site"))
-    }
-
-    /// Everything the views show, for comparing indexes built differently.
-    fn rendered(index: &Index) -> Vec<String> {
-        let mut out: Vec<String> = index.diagnostics().map(str::to_owned).collect();
-        for d in index.distributions() {
-            out.push(format!(
-                "{:?} {} {:?} {:?} {:?} {:?} {} {:?}",
-                d.kind(),
-                d.metadata_name(),
-                d.name(),
-                d.version(),
-                d.normalized_name(),
-                d.unique_key(),
-                d.lookup_key(),
-                d.diagnostics().collect::<Vec<_>>(),
-            ));
-            out.extend(
-                d.entry_points()
-                    .map(|e| format!("{} {} {}", e.group, e.name, e.value)),
-            );
-        }
-        out
-    }
-
-    #[test]
-    fn appended_shards_read_like_one_builder() {
-        let mut whole = IndexBuilder::default();
-        whole.entry_diagnostic("listing hiccup".into());
-        push_x(&mut whole);
-        push_foo(&mut whole);
-        push_x(&mut whole);
-        let whole = whole.finish(PathBuf::from("/site"));
-
-        let mut first = IndexBuilder::default();
-        first.entry_diagnostic("listing hiccup".into());
-        push_x(&mut first);
-        let mut second = IndexBuilder::default();
-        push_foo(&mut second);
-        push_x(&mut second);
-        first.append(second);
-        let merged = first.finish(PathBuf::from("/site"));
-
-        assert!(merged.data.validate().is_ok());
-        assert_eq!(rendered(&merged), rendered(&whole));
-        assert_eq!(merged.diagnostic_count(), whole.diagnostic_count());
-    }
-
-    #[test]
-    fn reordering_moves_whole_distributions() {
-        let mut straight = IndexBuilder::default();
-        push_foo(&mut straight);
-        push_x(&mut straight);
-        let straight = straight.finish(PathBuf::from("/site"));
-
-        let mut reversed = IndexBuilder::default();
-        push_x(&mut reversed);
-        push_foo(&mut reversed);
-        reversed.reorder(&[1, 0]);
-        let reversed = reversed.finish(PathBuf::from("/site"));
-
-        assert!(reversed.data.validate().is_ok());
-        assert_eq!(rendered(&reversed), rendered(&straight));
-    }
-
-    #[test]
-    fn views_read_back_what_was_pushed() {
-        let index = sample();
-        assert!(index.data.validate().is_ok());
-        let dists: Vec<_> = index.distributions().collect();
-        assert_eq!(dists.len(), 2);
-        let foo = dists[0];
-        assert_eq!(foo.name(), Some("Foo_Bar"));
-        assert_eq!(foo.normalized_name(), Some("foo-bar"));
-        assert_eq!(
-            foo.metadata_path(),
-            Path::new("/site/Foo_Bar-1.0.dist-info")
-        );
-        let eps: Vec<_> = foo
-            .entry_points()
-            .map(|e| (e.group, e.name, e.value))
-            .collect();
-        assert_eq!(
-            eps,
-            [
-                ("console_scripts", "foo", "foo:main"),
-                ("console_scripts", "foo", "foo:other")
-            ]
-        );
-        assert_eq!(foo.diagnostics().collect::<Vec<_>>(), ["line 3 has no '='"]);
-        assert_eq!(dists[1].name(), None);
-        assert_eq!((dists[0].position(), dists[1].position()), (0, 1));
-        assert!(std::ptr::eq(dists[1].index(), &index));
-        assert!(!dists[1].has_metadata());
-        assert_eq!(index.entry_point_count(), 2);
-    }
-
-    #[test]
-    fn borrowed_decoding_reads_the_same_bytes() {
-        let mut b = IndexBuilder::default();
-        push_foo(&mut b);
-        b.push(
-            Kind::DistInfo,
-            &"ü".repeat(3000),
-            "ü",
-            None,
-            DistFacts::default(),
-        );
-        let data = b.finish(PathBuf::new()).data;
-        let bytes = wincode::serialize(&data).unwrap();
-        let decoded: IndexData = wincode::deserialize_exact::<IndexDataRef>(&bytes)
-            .unwrap()
-            .into();
-        assert_eq!(decoded, data);
-        assert_eq!(copy_arena(&data.strings), data.strings);
-    }
-
-    #[test]
-    fn validate_rejects_out_of_range_offsets() {
-        let mut data = sample().data;
-        data.dists[0].name = Some(Span {
-            start: 9999,
-            len: 1,
-        });
-        assert!(data.validate().is_err());
-        let mut data = sample().data;
-        data.dists[1].entry_points = Rows { start: 0, end: 99 };
-        assert!(data.validate().is_err());
-        let mut data = sample().data;
-        data.entry_diagnostics = Rows { start: 1, end: 0 };
-        assert!(data.validate().is_err());
-    }
-
-    #[test]
-    fn validate_rejects_spans_inside_a_character() {
-        let mut b = IndexBuilder::default();
-        b.push(
-            Kind::DistInfo,
-            "é.dist-info",
-            "é",
-            None,
-            DistFacts::default(),
-        );
-        let mut data = b.finish(PathBuf::new()).data;
-        data.dists[0].child = Span { start: 0, len: 1 };
-        assert!(data.validate().is_err());
-    }
-}
+mod tests;

@@ -32,6 +32,14 @@
 //! readers verify against a fingerprint of the directory. Every cache
 //! failure is a miss and a scan; the [`Outcome`] says what happened.
 //!
+//! A consult checks only the head of a fresh file (one 4 KiB read); the
+//! index keeps the file open and reads each part of it — one group's entry
+//! points, one bucket of names, one page of distributions — when a query
+//! first needs it, checked against its own checksum. So a query costs what
+//! its answer needs, however large the environment. A part found damaged
+//! then is never used: the index rescans and republishes, and says so in
+//! [`Index::late_outcome`].
+//!
 //! A scan whose reads failed for a reason that may pass (permission
 //! denied, too many open files, an I/O error) still answers, with
 //! diagnostics, but is [incomplete](Index::is_complete) and never
@@ -90,6 +98,7 @@ mod cache;
 mod cache_dir;
 mod entry_points;
 mod error;
+mod file_index;
 mod fingerprint;
 pub mod format;
 pub mod freshness;

@@ -196,9 +196,9 @@ fn index_file_verdict(dir: &DirHandle, name: &OsStr) -> Verdict {
         // decide about it here.
         return Verdict::Keep;
     };
-    match format::split(&bytes) {
-        Ok(parts) if parts.checksum_ok => {
-            let path = platform::path_from_bytes(parts.path);
+    match format::check_whole(&bytes) {
+        Ok(head) => {
+            let path = format::head_path(&head);
             // The name carries the inode: a path entry recreated since (a
             // new venv at the old place) has another file now. On a home
             // shared by machines that see different directories at this
@@ -211,7 +211,7 @@ fn index_file_verdict(dir: &DirHandle, name: &OsStr) -> Verdict {
                 _ => Verdict::Orphaned,
             }
         }
-        _ => Verdict::Invalid,
+        Err(_) => Verdict::Invalid,
     }
 }
 

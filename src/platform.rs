@@ -179,7 +179,10 @@ pub(crate) fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(os_string_from_bytes(bytes.to_vec()))
 }
 
-pub(crate) use imp::{current_uid, fstat, lstat, open_nofollow, open_path_entry, stat, DirHandle};
+pub(crate) use imp::{
+    current_uid, fstat, keep_open, lstat, open_nofollow, open_path_entry, read_exact_at, stat,
+    DirHandle,
+};
 
 #[cfg(unix)]
 mod imp {
@@ -262,6 +265,55 @@ mod imp {
         let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())?;
         let info = fstat(&fd)?;
         Ok((File::from(fd), info))
+    }
+
+    /// The lowest descriptor number a file kept open for long gets.
+    const KEPT_OPEN_MIN: i32 = 256;
+
+    /// A file that stays open for as long as an index lives (the index
+    /// file it reads parts of), moved to a descriptor numbered 256 or more
+    /// when the limit allows. A program numbers its own descriptors from
+    /// the lowest free one; one that prints or relies on those numbers
+    /// (pytest's capture does) sees the same numbers as without epcache.
+    pub(crate) fn keep_open(file: File) -> File {
+        match rustix::io::fcntl_dupfd_cloexec(&file, KEPT_OPEN_MIN) {
+            Ok(moved) => File::from(moved),
+            Err(_) => file,
+        }
+    }
+
+    /// Appends exactly `len` bytes of `file`, from `offset` on, to `buf`,
+    /// with positioned reads (`pread`), which leave the file offset alone
+    /// and so may run on one descriptor from several threads. The bytes
+    /// land in `buf`'s spare capacity, which is not zeroed first. A file
+    /// that ends sooner is an `UnexpectedEof` error, and `buf` is as it was.
+    pub(crate) fn read_exact_at(
+        file: &File,
+        buf: &mut Vec<u8>,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        let start = buf.len();
+        let target = start + len;
+        buf.reserve_exact(len);
+        while buf.len() < target {
+            let at = offset + (buf.len() - start) as u64;
+            match rustix::io::pread(file, rustix::buffer::spare_capacity(buf), at) {
+                Ok(0) => {
+                    buf.truncate(start);
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(err) => {
+                    buf.truncate(start);
+                    return Err(err.into());
+                }
+            }
+        }
+        // The spare capacity may have been larger than asked for.
+        buf.truncate(target);
+        Ok(())
     }
 
     /// A directory that files are opened, listed and stat-ed relative to,
@@ -594,6 +646,68 @@ mod imp {
 
     pub(crate) fn open_nofollow(path: &Path) -> io::Result<(File, FileInfo)> {
         open_path_entry(path)
+    }
+
+    /// A file kept open for long, as it is: handles are not numbered from
+    /// the lowest free one here.
+    pub(crate) fn keep_open(file: File) -> File {
+        file
+    }
+
+    /// Appends exactly `len` bytes of `file`, from `offset` on, to `buf`.
+    /// `seek_read` takes the position with each call (it also moves the
+    /// file pointer, which nothing here relies on), and the buffer is
+    /// zeroed before it is read into.
+    #[cfg(windows)]
+    pub(crate) fn read_exact_at(
+        file: &File,
+        buf: &mut Vec<u8>,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        let start = buf.len();
+        buf.resize(start + len, 0);
+        let mut done = 0;
+        while done < len {
+            match file.seek_read(&mut buf[start + done..], offset + done as u64) {
+                Ok(0) => {
+                    buf.truncate(start);
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    buf.truncate(start);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Neither Unix nor Windows: no positioned read in `std`, so each
+    /// read seeks the handle's cursor, under a lock so that two threads
+    /// never move it under each other.
+    #[cfg(not(windows))]
+    pub(crate) fn read_exact_at(
+        file: &File,
+        buf: &mut Vec<u8>,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        static CURSOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = CURSOR.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handle = file;
+        handle.seek(SeekFrom::Start(offset))?;
+        let start = buf.len();
+        let read = handle.take(len as u64).read_to_end(buf)?;
+        if read < len {
+            buf.truncate(start);
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
     }
 
     #[derive(Debug)]

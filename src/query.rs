@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::index::{Distribution, EntryPoint, Index, Kind};
+use crate::index::{Distribution, EntryPoint, GroupDist, GroupDists, Index};
 use crate::pystr::{legacy_normalize_name, normalize_name};
 
 /// Which entry points to return, like `EntryPoints.select(group=, name=)`:
@@ -80,13 +80,35 @@ impl Environment {
 
     /// Entry points like `importlib.metadata.entry_points(**selection)`:
     /// the first distribution per normalized name only, in discovery order.
+    ///
+    /// With a group, an index read from a cache file reads only that
+    /// group's part, and for its distributions one bucket of keys of each
+    /// earlier path entry (to skip those an earlier entry shadows): the
+    /// cost follows the answer, not the size of the environment. Without
+    /// one, every distribution is read.
     pub fn entry_points<'a>(
         &'a self,
-        selection: &'a Selection,
+        selection: &Selection,
     ) -> impl Iterator<Item = EntryPoint<'a>> + 'a {
-        self.unique_distributions()
-            .flat_map(|dist| dist.entry_points())
-            .filter(move |ep| selection.matches(ep))
+        let Selection { group, name } = selection.clone();
+        match group {
+            Some(group) => Either::Left(GroupSelection {
+                indexes: &self.indexes,
+                next_index: 0,
+                dists: None,
+                current: None,
+                group,
+                name,
+            }),
+            None => {
+                let selection = Selection { group: None, name };
+                Either::Right(
+                    self.unique_distributions()
+                        .flat_map(|dist| dist.entry_points())
+                        .filter(move |ep| selection.matches(ep)),
+                )
+            }
+        }
     }
 
     /// Every distribution `importlib.metadata` finds for `name`, in the order
@@ -94,7 +116,9 @@ impl Environment {
     /// matches in listing order before an `.egg`.
     ///
     /// Matching uses the metadata directory's name (as importlib does), not
-    /// the `Name` header; `.egg` entries match by their legacy name.
+    /// the `Name` header; `.egg` entries match by their legacy name. An
+    /// index read from a cache file reads one or two buckets of keys and
+    /// the pages of the distributions found.
     pub fn distributions_named<'a>(
         &'a self,
         name: &str,
@@ -107,17 +131,9 @@ impl Environment {
                 Some(legacy_normalize_name(name)),
             )
         };
-        self.indexes.iter().flat_map(move |index| {
-            let normalized = normalized.clone();
-            let legacy = legacy.clone();
-            let infos = index.distributions().filter(move |d| {
-                d.kind() != Kind::Egg && normalized.as_deref() == Some(d.lookup_key())
-            });
-            let eggs = index.distributions().filter(move |d| {
-                d.kind() == Kind::Egg && legacy.as_deref() == Some(d.lookup_key())
-            });
-            infos.chain(eggs)
-        })
+        self.indexes
+            .iter()
+            .flat_map(move |index| index.named(normalized.as_deref(), legacy.as_deref()))
     }
 
     /// The distribution `importlib.metadata.distribution(name)` of CPython
@@ -135,10 +151,80 @@ impl Environment {
     }
 }
 
+/// [`Environment::entry_points`] of one group: each path entry's entry
+/// points of the group whose distribution is the first of its unique key
+/// there and whose key no earlier entry holds.
+struct GroupSelection<'a> {
+    indexes: &'a [Index],
+    next_index: usize,
+    /// The distributions of the path entry before `next_index`.
+    dists: Option<GroupDists<'a>>,
+    /// The distribution whose entry points are being returned.
+    current: Option<GroupDist<'a>>,
+    group: String,
+    name: Option<String>,
+}
+
+impl<'a> Iterator for GroupSelection<'a> {
+    type Item = EntryPoint<'a>;
+
+    fn next(&mut self) -> Option<EntryPoint<'a>> {
+        loop {
+            if let Some(current) = &mut self.current {
+                while let Some(ep) = current.next_entry_point(&self.group) {
+                    if self.name.as_deref().is_none_or(|n| n == ep.name) {
+                        return Some(ep);
+                    }
+                }
+                self.current = None;
+            }
+            if let Some(dists) = &mut self.dists {
+                match dists.next_dist(&self.group) {
+                    Some(candidate) => {
+                        // Entry points come from the first distribution per
+                        // unique key, over the whole path.
+                        let earlier = &self.indexes[..self.next_index - 1];
+                        let keep = candidate.first
+                            && candidate
+                                .dist
+                                .unique_key()
+                                .is_none_or(|key| !earlier.iter().any(|e| e.has_unique_key(key)));
+                        if keep {
+                            self.current = Some(candidate);
+                        }
+                        continue;
+                    }
+                    None => self.dists = None,
+                }
+            }
+            let index = self.indexes.get(self.next_index)?;
+            self.dists = Some(index.group_dists(&self.group));
+            self.next_index += 1;
+        }
+    }
+}
+
+/// One iterator or another, as one type.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Either::Left(a) => a.next(),
+            Either::Right(b) => b.next(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{DistFacts, IndexBuilder};
+    use crate::index::{DistFacts, IndexBuilder, Kind};
     use std::path::PathBuf;
 
     fn dist(

@@ -88,7 +88,7 @@ impl ReadBuf {
                 other => other?,
             };
             self.len += n;
-            let at_eof = n == 0 || (n < want && plan.short_read.is_end(self.len));
+            let at_eof = n == 0 || (n < want && plan.short_read.is_end());
             if enough(self.bytes(), at_eof) {
                 return Ok(());
             }
@@ -135,18 +135,13 @@ pub(crate) enum ShortRead {
     /// page cache up to the file's size (see
     /// [`crate::platform::FileSystem::short_reads_end_files`]).
     End,
-    /// Once this many bytes, the size `fstat` reported, have been read. That
-    /// holds on any file system for a file that is replaced by rename and
-    /// never written in place, such as a cache file.
-    EndPast(usize),
 }
 
 impl ShortRead {
-    fn is_end(self, read_so_far: usize) -> bool {
+    fn is_end(self) -> bool {
         match self {
             ShortRead::Continue => false,
             ShortRead::End => true,
-            ShortRead::EndPast(size) => read_so_far >= size,
         }
     }
 }
@@ -193,19 +188,6 @@ mod tests {
         buf.fill_to_end(&mut reader, ShortRead::Continue).unwrap();
         assert_eq!(buf.bytes(), &text[..]);
         assert_eq!(reader.reads, text.len().div_ceil(7) + 1);
-
-        // Short reads before the promised size are not the end.
-        for (past, reads) in [(text.len(), text.len().div_ceil(7)), (0, 1)] {
-            let mut reader = Dribble {
-                rest: &text,
-                limit: 7,
-                reads: 0,
-            };
-            buf.fill_to_end(&mut reader, ShortRead::EndPast(past))
-                .unwrap();
-            assert_eq!(buf.bytes(), &text[..past.max(7)]);
-            assert_eq!(reader.reads, reads);
-        }
 
         let mut reader = Dribble {
             rest: &text,

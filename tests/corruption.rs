@@ -1,5 +1,12 @@
 //! Every corruption of a real index file gives a miss and the correct
-//! answer, and the consult that noticed it heals the file.
+//! answer, and the consult (or the first query) that noticed it heals the
+//! file.
+//!
+//! A consult checks the file's head; the rest is checked part by part as
+//! queries read it. So damage in the head, or a file of the wrong length,
+//! is a miss at the consult, and damage elsewhere is a hit whose first
+//! query reading the damaged part rescans and republishes
+//! ([`Index::late_outcome`] says so). Either way the answer is the scan's.
 //!
 //! The damaged bytes are written in place (same inode, same owner), the way
 //! a crash, a bad disk or a stray editor would leave them.
@@ -79,26 +86,47 @@ fn cache(root: &Path) -> Cache {
 }
 
 impl Fixture {
-    /// Puts `damaged` in place of the index file, consults, and checks: a
-    /// miss of an allowed kind, the right answer, a republished file, and a
-    /// hit next time. Returns the lookup.
+    /// Puts `damaged` in place of the index file, consults, reads every
+    /// part through the answer, and checks: the right answer, a miss of an
+    /// allowed kind (at the consult, or when a query first read the
+    /// damaged part), a republished file, and a hit next time. Returns the
+    /// lookup.
     fn check(&self, cache: &Cache, damaged: &[u8], what: &str) -> Lookup {
+        self.check_where(cache, damaged, what).0
+    }
+
+    /// [`check`](Self::check), and whether the consult itself found it
+    /// (rather than a query after it).
+    fn check_where(&self, cache: &Cache, damaged: &[u8], what: &str) -> (Lookup, bool) {
         overwrite(&self.file, damaged);
         let consulted = cache.consult(&self.site);
-        let lookup = consulted.outcome.lookup.clone();
-        assert!(
-            matches!(lookup, Lookup::Corrupt(_) | Lookup::PathDiffers),
-            "{what}: expected a corrupt or foreign file, got {}",
-            consulted.outcome
-        );
+        let answer = every_answer(&consulted.index, &self.expected);
         assert_eq!(
-            summarize(&consulted.index),
-            summarize(&self.expected),
+            answer,
+            every_answer(&self.expected, &self.expected),
             "{what}: wrong answer"
         );
         assert_eq!(consulted.index, self.expected, "{what}: wrong answer");
+        // Damage the head does not show is found by the query that reads
+        // the damaged part, and reported as the consult would have.
+        let at_consult = consulted.index.late_outcome().is_none();
+        let outcome = match consulted.index.late_outcome() {
+            Some(late) => {
+                assert!(
+                    consulted.outcome.is_hit(),
+                    "{what}: a scanned answer found damage"
+                );
+                late.clone()
+            }
+            None => consulted.outcome.clone(),
+        };
+        let lookup = outcome.lookup.clone();
+        assert!(
+            matches!(lookup, Lookup::Corrupt(_) | Lookup::PathDiffers),
+            "{what}: expected a corrupt or foreign file, got {outcome}"
+        );
         assert_eq!(
-            consulted.outcome.publish,
+            outcome.publish,
             Some(Publish::Published),
             "{what}: not healed"
         );
@@ -114,10 +142,15 @@ impl Fixture {
             "{what}: no hit after healing"
         );
         assert_eq!(
-            next.index, self.expected,
+            every_answer(&next.index, &self.expected),
+            answer,
             "{what}: wrong answer after healing"
         );
-        lookup
+        assert!(
+            next.index.late_outcome().is_none(),
+            "{what}: the healed file is damaged"
+        );
+        (lookup, at_consult)
     }
 }
 
@@ -130,17 +163,21 @@ fn every_truncation_is_a_miss_and_heals() {
         "index file only {} bytes",
         f.bytes.len()
     );
+    // The head says how long the file is, so a file of another length is
+    // a miss at the consult itself, before any query.
     for len in 0..f.bytes.len() {
-        let lookup = f.check(&cache, &f.bytes[..len], &format!("truncated to {len}"));
+        let (lookup, at_consult) =
+            f.check_where(&cache, &f.bytes[..len], &format!("truncated to {len}"));
         assert!(
-            matches!(lookup, Lookup::Corrupt(_)),
+            matches!(lookup, Lookup::Corrupt(_)) && at_consult,
             "length {len}: {lookup}"
         );
     }
     // Extra bytes at the end are caught too.
     let mut longer = f.bytes.clone();
     longer.extend_from_slice(b"\0");
-    f.check(&cache, &longer, "one byte appended");
+    let (_, at_consult) = f.check_where(&cache, &longer, "one byte appended");
+    assert!(at_consult, "a longer file was trusted");
 }
 
 #[test]
@@ -150,7 +187,7 @@ fn random_bit_flips_are_misses_and_heal() {
     let mut rng = XorShift::new(0x5eed_0fe9_cac4);
     let bits = f.bytes.len() as u64 * 8;
     // Every bit of the fixed header, then random ones over the whole file.
-    let mut flips: Vec<u64> = (0..84 * 8).step_by(3).collect();
+    let mut flips: Vec<u64> = (0..104 * 8).step_by(3).collect();
     flips.extend((0..300).map(|_| rng.below(bits)));
     for bit in flips {
         let mut damaged = f.bytes.clone();

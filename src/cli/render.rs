@@ -1,5 +1,6 @@
 //! Tables for people, JSON for programs.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -85,32 +86,66 @@ pub fn entry_points_json(
 /// longer cell overflows its column rather than widen every row with it.
 const MAX_COLUMN_WIDTH: usize = 60;
 
+/// How many characters `cell` takes, up to [`MAX_COLUMN_WIDTH`].
+fn width_of(cell: &str) -> usize {
+    if cell.is_ascii() {
+        cell.len()
+    } else {
+        cell.chars().count()
+    }
+}
+
 /// Left-aligned columns, two spaces apart; the last column is not padded.
-fn write_table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
-    let width_of = |cell: &str| cell.chars().count().min(MAX_COLUMN_WIDTH);
-    let mut widths: Vec<usize> = header.iter().map(|h| width_of(h)).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(width_of(cell));
+///
+/// `rows` is called twice, once to measure the columns and once to write
+/// them, so that a table of thousands of rows (one group's entry points in
+/// a large environment) is never held in memory: its cells borrow what the
+/// index holds, and padding is written in runs.
+fn write_table<'r, const N: usize, I>(
+    out: &mut impl Write,
+    header: [&str; N],
+    rows: impl Fn() -> I,
+) -> io::Result<()>
+where
+    I: Iterator<Item = [Cow<'r, str>; N]>,
+{
+    const SPACES: &[u8; 64] = &[b' '; 64];
+    let mut widths = header.map(|h| width_of(h).min(MAX_COLUMN_WIDTH));
+    for row in rows() {
+        for (width, cell) in widths.iter_mut().zip(&row) {
+            *width = (*width).max(width_of(cell).min(MAX_COLUMN_WIDTH));
         }
     }
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
-        let last = row.len() - 1;
-        for (i, cell) in row.iter().enumerate() {
-            if i == last {
-                writeln!(out, "{cell}")?;
+    let mut write_row = |cells: [&str; N]| -> io::Result<()> {
+        for (i, cell) in cells.iter().enumerate() {
+            out.write_all(cell.as_bytes())?;
+            if i + 1 == N {
+                out.write_all(b"\n")?;
             } else {
-                let padding = widths[i].saturating_sub(cell.chars().count()) + 2;
-                write!(out, "{cell}{:padding$}", "")?;
+                let mut padding = widths[i].saturating_sub(width_of(cell)) + 2;
+                while padding > 0 {
+                    let run = padding.min(SPACES.len());
+                    out.write_all(&SPACES[..run])?;
+                    padding -= run;
+                }
             }
         }
+        Ok(())
+    };
+    write_row(header)?;
+    for row in rows() {
+        write_row(row.each_ref().map(|cell| &**cell))?;
     }
     Ok(())
 }
 
-fn or_dash(value: Option<&str>) -> String {
-    value.unwrap_or("-").replace('\n', "\\n")
+fn or_dash(value: Option<&str>) -> Cow<'_, str> {
+    match value {
+        None => Cow::Borrowed("-"),
+        // A short name is scanned inline: no call per cell.
+        Some(v) if v.bytes().any(|b| b == b'\n') => Cow::Owned(v.replace('\n', "\\n")),
+        Some(v) => Cow::Borrowed(v),
+    }
 }
 
 /// Diagnostics go to stderr so that the table stays clean for `grep`.
@@ -120,7 +155,7 @@ fn report_diagnostics(env: &Environment) {
             eprintln!("warning: {}: {message}", index.path_entry().display());
         }
     }
-    for dist in env.distributions() {
+    for dist in env.indexes().iter().flat_map(|index| index.diagnosed()) {
         for message in dist.diagnostics() {
             eprintln!("warning: {}: {message}", dist.metadata_path().display());
         }
@@ -128,22 +163,25 @@ fn report_diagnostics(env: &Environment) {
 }
 
 pub fn distributions_table(out: &mut impl Write, env: &Environment) -> io::Result<()> {
-    let rows: Vec<Vec<String>> = env
+    let rows: Vec<[Cow<str>; 5]> = env
         .distributions()
         .map(|d| {
-            vec![
+            [
                 or_dash(d.name()),
                 or_dash(d.version()),
-                d.kind().to_string(),
-                d.entry_points().len().to_string(),
-                d.metadata_path().display().to_string(),
+                Cow::Borrowed(d.kind().as_str()),
+                Cow::Owned(d.entry_points().len().to_string()),
+                Cow::Owned(d.metadata_path().display().to_string()),
             ]
         })
         .collect();
     write_table(
         out,
-        &["NAME", "VERSION", "KIND", "ENTRY POINTS", "METADATA"],
-        &rows,
+        ["NAME", "VERSION", "KIND", "ENTRY POINTS", "METADATA"],
+        || {
+            rows.iter()
+                .map(|row| row.each_ref().map(|c| Cow::Borrowed(&**c)))
+        },
     )?;
     report_diagnostics(env);
     Ok(())
@@ -154,18 +192,16 @@ pub fn entry_points_table(
     env: &Environment,
     selection: &Selection,
 ) -> io::Result<()> {
-    let rows: Vec<Vec<String>> = env
-        .entry_points(selection)
-        .map(|ep| {
-            vec![
-                ep.group.to_owned(),
-                ep.name.to_owned(),
-                ep.value.to_owned(),
+    write_table(out, ["GROUP", "NAME", "VALUE", "DISTRIBUTION"], || {
+        env.entry_points(selection).map(|ep| {
+            [
+                Cow::Borrowed(ep.group),
+                Cow::Borrowed(ep.name),
+                Cow::Borrowed(ep.value),
                 or_dash(ep.dist.name()),
             ]
         })
-        .collect();
-    write_table(out, &["GROUP", "NAME", "VALUE", "DISTRIBUTION"], &rows)?;
+    })?;
     report_diagnostics(env);
     Ok(())
 }

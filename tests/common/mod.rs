@@ -317,6 +317,54 @@ pub fn summarize_json(value: &Value) -> Vec<DistSummary> {
         .collect()
 }
 
+/// Every answer an index gives, one query of each kind per group and per
+/// name of `like` (an index of the same entry, usually a scan), so that an
+/// index read from a cache file reads every part of it.
+pub fn every_answer(index: &Index, like: &Index) -> Vec<String> {
+    let mut groups: Vec<&str> = like
+        .distributions()
+        .flat_map(|d| d.entry_points().map(|ep| ep.group))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups.push("no such group");
+    let mut names: Vec<&str> = like.distributions().filter_map(|d| d.name()).collect();
+    names.push("no-such-name");
+    let env = Environment::from_indexes(vec![index.clone()]);
+    let mut out: Vec<String> = index.diagnostics().map(str::to_owned).collect();
+    for group in groups {
+        out.extend(
+            env.entry_points(&Selection::group(group))
+                .map(|ep| format!("{group}: {} {} {:?}", ep.name, ep.value, ep.dist.name())),
+        );
+    }
+    for name in names {
+        out.extend(env.distributions_named(name).map(|d| {
+            format!(
+                "{name}: {} {:?} {:?}",
+                d.metadata_name(),
+                d.version(),
+                d.entry_points().map(|ep| ep.value).collect::<Vec<_>>()
+            )
+        }));
+    }
+    for d in index.diagnosed() {
+        out.push(format!(
+            "{}: {:?}",
+            d.metadata_name(),
+            d.diagnostics().collect::<Vec<_>>()
+        ));
+    }
+    out.extend(summarize(index).into_iter().map(|d| format!("{d:?}")));
+    out.push(format!(
+        "{} {} {}",
+        index.len(),
+        index.entry_point_count(),
+        index.diagnostic_count()
+    ));
+    out
+}
+
 /// What `entry-points --json` should print for these indexes.
 pub fn expected_entry_points(indexes: Vec<Index>) -> Vec<SelectedEp> {
     let env = Environment::from_indexes(indexes);
