@@ -12,9 +12,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use epcache::format::{self, CacheFile};
-use epcache::freshness::{Key, Settledness};
 use epcache::Cache;
+use epcache::CacheFile;
+use epcache::{Key, Settledness};
 
 /// `println!` that ends quietly when stdout is closed (`dump ... | head`).
 macro_rules! say {
@@ -49,7 +49,7 @@ fn run(target: &Path) -> Result<(), String> {
         file.display(),
         bytes.len()
     );
-    let parsed = format::inspect(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let parsed = epcache::inspect(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     print_header(&parsed);
     print_freshness(&parsed, cache.settle());
     print_index(&parsed);
@@ -61,7 +61,7 @@ fn run(target: &Path) -> Result<(), String> {
 fn index_file_for(cache: &Cache, target: &Path) -> Result<PathBuf, String> {
     let looks_like_index = target.is_file()
         && std::fs::read(target)
-            .map(|b| b.starts_with(&format::MAGIC))
+            .map(|b| b.starts_with(&epcache::MAGIC))
             .unwrap_or(false);
     if looks_like_index {
         return Ok(target.to_path_buf());

@@ -32,8 +32,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::cache::absolute;
-use crate::freshness::{Key, Settledness};
 use crate::{Cache, Consulted, Distribution, Environment, Lookup, Outcome, Publish, Selection};
+use crate::{Key, Settledness};
 
 /// `(name, version, unique_key, entry position, metadata name, kind)`.
 type DistTuple<'a> = (

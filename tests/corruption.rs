@@ -248,7 +248,7 @@ fn foreign_files_are_corrupt_misses() {
     let f = fixture();
     let cache = cache(&f.root);
     let mut rng = XorShift::new(42);
-    let mut magic_then_noise = epcache::format::MAGIC.to_vec();
+    let mut magic_then_noise = epcache::MAGIC.to_vec();
     magic_then_noise.extend(rng.bytes(200));
     let foreign: Vec<(&str, Vec<u8>)> = vec![
         ("random bytes", rng.bytes(f.bytes.len())),

@@ -184,7 +184,7 @@ fn parts_read_before_a_truncation_are_kept() {
 fn each_damaged_part_is_found_by_the_query_that_reads_it() {
     let f = fixture();
     let cache = cache(&f.root);
-    let layout = epcache::format::inspect(&f.bytes).unwrap();
+    let layout = epcache::inspect(&f.bytes).unwrap();
     assert!(layout.checksum_ok);
     let mut parts = layout.sections.clone();
     parts.extend(layout.blocks.clone());

@@ -43,8 +43,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
-use epcache::freshness::Key;
 use epcache::Cache;
+use epcache::Key;
 
 /// The tests take turns: each one keeps a flipper busy on a core, and two
 /// at once would only slow each other down.

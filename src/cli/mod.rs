@@ -154,7 +154,7 @@ fn path_entries(common: &Common) -> Result<Vec<PathBuf>, CliError> {
         // `''` is a real sys.path entry (the current directory).
         return Ok(common.paths.iter().map(PathBuf::from).collect());
     }
-    Ok(epcache::python::sys_path(&common.python)?)
+    Ok(epcache::sys_path(&common.python)?)
 }
 
 fn load(cache: &Cache, common: &Common) -> Result<Environment, CliError> {

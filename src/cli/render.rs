@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use epcache::freshness::Settledness;
+use epcache::Settledness;
 use epcache::{ClearReport, Consulted, Distribution, Environment, PruneReport, Selection, Status};
 
 #[derive(Serialize)]

@@ -55,6 +55,7 @@ const TOC_ENTRY_LEN: usize = 8 + REF_LEN;
 /// More sections than any version-3 file has.
 const MAX_SECTIONS: usize = 16;
 /// Where the stored key starts in the head.
+#[cfg(test)]
 const KEY_AT: usize = 32;
 
 /// Distributions per page. A name lookup reads one page, a listing all.
@@ -679,9 +680,10 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
 ///
 /// A test seam: it makes a provisional file claim the directory's new key,
 /// which simulates a change inside one clock tick that only the
-/// fingerprint can catch. Not meant for anything else.
-#[doc(hidden)]
-pub fn rewrite_key(bytes: &[u8], key: Key) -> Result<Vec<u8>, FormatError> {
+/// fingerprint can catch. Not meant for anything else; the integration
+/// tests carry their own copy, written from `docs/format.md`.
+#[cfg(test)]
+pub(crate) fn rewrite_key(bytes: &[u8], key: Key) -> Result<Vec<u8>, FormatError> {
     let (head, _) = parse_head(bytes)?;
     let mut out = bytes.to_vec();
     let fields = [

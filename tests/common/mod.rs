@@ -403,7 +403,7 @@ pub fn entry_points_json(value: &Value) -> Vec<SelectedEp> {
 
 /// The name of the cache's versioned directory (`v` and the format version).
 pub fn versioned_name() -> String {
-    format!("v{}", epcache::format::FORMAT_VERSION)
+    format!("v{}", epcache::FORMAT_VERSION)
 }
 
 /// The index file a cache rooted at `cache_root` uses for `site`.
