@@ -32,8 +32,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::cache::absolute;
+use crate::Key;
 use crate::{Cache, Consulted, Distribution, Environment, Lookup, Outcome, Publish, Selection};
-use crate::{Key, Settledness};
 
 /// `(name, version, unique_key, entry position, metadata name, kind)`.
 type DistTuple<'a> = (
@@ -511,26 +511,11 @@ fn status<'py>(py: Python<'py>, paths: &Bound<'py, PyAny>) -> PyResult<Vec<Bound
                 d.set_item("path", s.path_entry.as_os_str())?;
                 d.set_item("index_file", s.index_file.as_deref().map(Path::as_os_str))?;
                 d.set_item("lookup", s.lookup.code())?;
-                d.set_item(
-                    "hit",
-                    Outcome {
-                        lookup: s.lookup.clone(),
-                        publish: None,
-                    }
-                    .is_hit(),
-                )?;
+                d.set_item("hit", s.lookup.is_hit())?;
                 d.set_item("text", s.lookup.to_string())?;
-                d.set_item("distributions", s.counts.map(|c| c.0))?;
-                d.set_item("entry_points", s.counts.map(|c| c.1))?;
-                let settled = s.settledness.map(|st| match st {
-                    Settledness::Settled => "settled".to_owned(),
-                    Settledness::TooFresh { remaining } => {
-                        format!("settles in {:.1} s", remaining.as_secs_f64())
-                    }
-                    Settledness::InFuture { ahead } => {
-                        format!("{:.1} s in the future", ahead.as_secs_f64())
-                    }
-                });
+                d.set_item("distributions", s.distributions)?;
+                d.set_item("entry_points", s.entry_points)?;
+                let settled = s.settledness.map(|st| st.to_string());
                 d.set_item("settledness", settled)?;
                 d.set_item("write_refusal", s.write_refusal)?;
                 Ok(d)

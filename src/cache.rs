@@ -33,6 +33,7 @@ pub const ENV_SETTLE: &str = "EPCACHE_SETTLE_SECS";
 
 /// An index together with how it was obtained.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Consulted {
     /// The answer, identical to what a fresh scan gives.
     pub index: Index,
@@ -48,6 +49,7 @@ pub struct Consulted {
 
 /// What `status` reports for one path entry, without writing anything.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Status {
     /// The path entry as given.
     pub path_entry: PathBuf,
@@ -59,8 +61,11 @@ pub struct Status {
     pub lookup: Lookup,
     /// The file's header, when the file could be framed.
     pub header: Option<Header>,
-    /// Distributions and entry points in the file, when it is intact.
-    pub counts: Option<(usize, usize)>,
+    /// Distributions in the file, when it is intact.
+    pub distributions: Option<usize>,
+    /// Entry points in the file, all distributions together, when it is
+    /// intact.
+    pub entry_points: Option<usize>,
     /// Whether the path entry is old enough to publish, when it exists.
     pub settledness: Option<Settledness>,
     /// Why a publish would be refused by the directory, if it would be.
@@ -306,7 +311,8 @@ impl Cache {
             index_file: key.and_then(|k| Some(self.dir()?.index_file(&absolute, k.inode))),
             lookup: Lookup::Disabled,
             header: None,
-            counts: None,
+            distributions: None,
+            entry_points: None,
             settledness: key.map(|k| shared.settledness(&k)),
             write_refusal: None,
             fingerprint_entries: None,
@@ -329,8 +335,8 @@ impl Cache {
             if let Ok((head, _)) = format::parse_head(&bytes) {
                 status.header = Some(head.header.clone());
                 if let Ok(head) = format::check_whole(&bytes) {
-                    status.counts =
-                        Some((head.dist_count as usize, head.entry_point_count as usize));
+                    status.distributions = Some(head.dist_count as usize);
+                    status.entry_points = Some(head.entry_point_count as usize);
                     if let Some(r) = head.section(Section::Fingerprint) {
                         let fingerprint = &bytes[r.offset as usize..r.end() as usize];
                         status.fingerprint_entries = fingerprint::entry_count(fingerprint);

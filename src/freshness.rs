@@ -67,6 +67,7 @@ impl Key {
 
 /// Whether a key is old enough to publish an index for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Settledness {
     /// Older than the settle time.
     Settled,
@@ -99,6 +100,45 @@ impl Settledness {
             }
         } else {
             Settledness::Settled
+        }
+    }
+}
+
+impl Settledness {
+    /// A stable one-word code: `settled`, `too-fresh` or `in-future`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Settledness::Settled => "settled",
+            Settledness::TooFresh { .. } => "too-fresh",
+            Settledness::InFuture { .. } => "in-future",
+        }
+    }
+
+    /// The seconds that go with the state: how long until it settles, or
+    /// how far ahead of the clock it is; 0 when settled.
+    pub fn seconds(&self) -> f64 {
+        match self {
+            Settledness::Settled => 0.0,
+            Settledness::TooFresh { remaining } => remaining.as_secs_f64(),
+            Settledness::InFuture { ahead } => ahead.as_secs_f64(),
+        }
+    }
+}
+
+/// One line for people: `settled`, `settles in 3.2 s`, or `timestamp
+/// 5.0 s in the future: will not publish`.
+impl std::fmt::Display for Settledness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Settledness::Settled => f.write_str("settled"),
+            Settledness::TooFresh { remaining } => {
+                write!(f, "settles in {:.1} s", remaining.as_secs_f64())
+            }
+            Settledness::InFuture { ahead } => write!(
+                f,
+                "timestamp {:.1} s in the future: will not publish",
+                ahead.as_secs_f64()
+            ),
         }
     }
 }

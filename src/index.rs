@@ -54,6 +54,7 @@ impl Rows {
 
 /// How a distribution's metadata is laid out on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// A `*.dist-info` directory (wheels, modern installers).
     DistInfo,
@@ -1159,6 +1160,7 @@ impl<'a> Distribution<'a> {
 
 /// One entry point: `name = value` in the section `[group]`.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct EntryPoint<'a> {
     /// The section name, exactly as written between the brackets.
     pub group: &'a str,

@@ -32,6 +32,7 @@ const DELETE_ATTEMPTS: usize = 5;
 
 /// What `prune` removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PruneReport {
     /// Temporary files older than the limit, left by killed writers.
     pub temp_files: usize,
@@ -46,6 +47,7 @@ pub struct PruneReport {
 
 /// What `clear` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClearReport {
     /// The versioned directory that was removed, if there was one.
     pub removed: Option<std::path::PathBuf>,

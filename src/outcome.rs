@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// What reading the cache file gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lookup {
     /// The file matched the path entry's current key; nothing was scanned.
     Hit,
@@ -40,6 +41,7 @@ pub enum Lookup {
 
 /// What happened about writing a new cache file after a scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Publish {
     /// A new file was renamed into place.
     Published,
@@ -82,6 +84,7 @@ pub enum Publish {
 
 /// The full story of one consult or rebuild.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Outcome {
     /// What reading the cache file gave.
     pub lookup: Lookup,
@@ -91,13 +94,25 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome of `lookup`, then `publish` when there was a write to
+    /// decide on.
+    pub fn new(lookup: Lookup, publish: Option<Publish>) -> Outcome {
+        Outcome { lookup, publish }
+    }
+
     /// Whether the answer came from the cache file without a scan.
     pub fn is_hit(&self) -> bool {
-        matches!(self.lookup, Lookup::Hit | Lookup::HitVerified { .. })
+        self.lookup.is_hit()
     }
 }
 
 impl Lookup {
+    /// Whether the file answered without a scan ([`Hit`](Lookup::Hit) or
+    /// [`HitVerified`](Lookup::HitVerified)).
+    pub fn is_hit(&self) -> bool {
+        matches!(self, Lookup::Hit | Lookup::HitVerified { .. })
+    }
+
     /// A stable one-word code, used in JSON output.
     pub fn code(&self) -> &'static str {
         match self {

@@ -86,10 +86,13 @@ impl Environment {
     /// earlier path entry (to skip those an earlier entry shadows): the
     /// cost follows the answer, not the size of the environment. Without
     /// one, every distribution is read.
+    ///
+    /// The entry points borrow only from the indexes: `selection` is
+    /// copied, so it may be dropped while they are in use.
     pub fn entry_points<'a>(
         &'a self,
         selection: &Selection,
-    ) -> impl Iterator<Item = EntryPoint<'a>> + 'a {
+    ) -> impl Iterator<Item = EntryPoint<'a>> + use<'a> {
         let Selection { group, name } = selection.clone();
         match group {
             Some(group) => Either::Left(GroupSelection {
@@ -122,7 +125,7 @@ impl Environment {
     pub fn distributions_named<'a>(
         &'a self,
         name: &str,
-    ) -> impl Iterator<Item = Distribution<'a>> + 'a {
+    ) -> impl Iterator<Item = Distribution<'a>> + use<'a> {
         let (normalized, legacy) = if name.is_empty() {
             (None, None)
         } else {
@@ -300,6 +303,21 @@ mod tests {
             name: Some("z".into()),
         };
         assert_eq!(env.entry_points(&named).count(), 1);
+    }
+
+    #[test]
+    fn entry_points_outlive_the_selection() {
+        let env = env();
+        let eps = {
+            let selection = Selection::group("g");
+            env.entry_points(&selection)
+        };
+        let kept: Vec<EntryPoint<'_>> = {
+            let selection = Selection::all();
+            env.entry_points(&selection).collect()
+        };
+        assert_eq!(eps.count(), 2);
+        assert_eq!(kept.len(), 3);
     }
 
     #[test]

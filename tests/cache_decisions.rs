@@ -32,17 +32,11 @@ fn publishing(root: &Path) -> Cache {
 }
 
 fn hit() -> Outcome {
-    Outcome {
-        lookup: Lookup::Hit,
-        publish: None,
-    }
+    Outcome::new(Lookup::Hit, None)
 }
 
 fn published(lookup: Lookup) -> Outcome {
-    Outcome {
-        lookup,
-        publish: Some(Publish::Published),
-    }
+    Outcome::new(lookup, Some(Publish::Published))
 }
 
 /// Consults and checks the answer against a fresh scan.

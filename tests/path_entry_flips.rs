@@ -212,7 +212,7 @@ impl Scene {
     /// whether the file's contents are the other side's.
     fn cached(&self) -> Option<(usize, bool)> {
         let status = Cache::at(&self.root).status(&self.link);
-        let (key, (dists, _)) = (status.header?.key, status.counts?);
+        let (key, dists) = (status.header?.key, status.distributions?);
         let side = self.sides.iter().position(|s| s.key == key)?;
         Some((side, dists != self.sides[side].dists))
     }

@@ -213,33 +213,9 @@ struct SettlednessJson {
 }
 
 fn settledness_json(s: &Settledness) -> SettlednessJson {
-    match s {
-        Settledness::Settled => SettlednessJson {
-            state: "settled",
-            seconds: 0.0,
-        },
-        Settledness::TooFresh { remaining } => SettlednessJson {
-            state: "too-fresh",
-            seconds: remaining.as_secs_f64(),
-        },
-        Settledness::InFuture { ahead } => SettlednessJson {
-            state: "in-future",
-            seconds: ahead.as_secs_f64(),
-        },
-    }
-}
-
-fn settledness_text(s: Option<&Settledness>) -> String {
-    match s {
-        None => "-".into(),
-        Some(Settledness::Settled) => "settled".into(),
-        Some(Settledness::TooFresh { remaining }) => {
-            format!("settles in {:.1} s", remaining.as_secs_f64())
-        }
-        Some(Settledness::InFuture { ahead }) => format!(
-            "timestamp {:.1} s in the future: will not publish",
-            ahead.as_secs_f64()
-        ),
+    SettlednessJson {
+        state: s.code(),
+        seconds: s.seconds(),
     }
 }
 
@@ -269,8 +245,8 @@ pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Re
                 reason: s.lookup.to_string(),
                 provisional: s.header.as_ref().map(|h| h.is_provisional()),
                 written_at_ns: s.header.as_ref().map(|h| h.written_at_ns),
-                distributions: s.counts.map(|c| c.0),
-                entry_points: s.counts.map(|c| c.1),
+                distributions: s.distributions,
+                entry_points: s.entry_points,
                 settledness: s.settledness.as_ref().map(settledness_json),
                 write_refusal: s.write_refusal.as_deref(),
                 fingerprint_entries: s.fingerprint_entries,
@@ -286,7 +262,7 @@ pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Re
             .map_or("-".into(), |f| f.display().to_string());
         writeln!(out, "  cache file:   {file}")?;
         writeln!(out, "  verdict:      {}", s.lookup)?;
-        if let Some((dists, eps)) = s.counts {
+        if let (Some(dists), Some(eps)) = (s.distributions, s.entry_points) {
             writeln!(
                 out,
                 "  contents:     {dists} distributions, {eps} entry points"
@@ -301,7 +277,7 @@ pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Re
         writeln!(
             out,
             "  path entry:   {}",
-            settledness_text(s.settledness.as_ref())
+            s.settledness.map_or("-".into(), |s| s.to_string())
         )?;
         if let Some(why) = &s.write_refusal {
             writeln!(out, "  writing:      refused: {why}")?;

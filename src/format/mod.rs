@@ -109,6 +109,7 @@ impl Section {
 
 /// The fixed part of a cache file, as read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Header {
     /// The format version the file claims.
     pub version: u32,
@@ -165,6 +166,7 @@ impl Head {
 
 /// Why a file is not a usable cache file.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FormatError {
     /// Shorter than its header says.
     Truncated,
@@ -583,6 +585,7 @@ pub(crate) fn encode(
 
 /// One section or block as `dump` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SectionInfo {
     /// What it holds.
     pub name: String,
@@ -594,6 +597,7 @@ pub struct SectionInfo {
 
 /// A cache file taken apart for inspection (the `dump` example).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct CacheFile {
     /// The fixed header.
     pub header: Header,
