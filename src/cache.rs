@@ -19,7 +19,7 @@ use crate::fingerprint;
 use crate::format::{self, Header, Section, FLAG_PROVISIONAL, FORMAT_VERSION};
 use crate::freshness::{now_ns, Key, Settledness, DEFAULT_SETTLE};
 use crate::index::{Index, IndexData, Owned};
-use crate::outcome::{Lookup, Outcome, Publish};
+use crate::outcome::{Cause, Lookup, Outcome, Publish};
 use crate::platform::{self, DirHandle, FileInfo};
 use crate::query::Environment;
 use crate::scan::OpenEntry;
@@ -269,7 +269,7 @@ impl Cache {
                 let publish = if promote {
                     let data = index
                         .materialize()
-                        .map_err(|err| Lookup::Corrupt(err.to_string()))?;
+                        .map_err(|err| Lookup::Corrupt(Cause::Format(err)))?;
                     let header = Header {
                         version: FORMAT_VERSION,
                         flags: 0,
@@ -325,7 +325,7 @@ impl Cache {
                 return status;
             }
         };
-        status.write_refusal = dir.check_writable().err().map(|r| r.reason().to_owned());
+        status.write_refusal = dir.check_writable().err().map(|r| r.reason());
         let Some(key) = key else {
             status.lookup = Lookup::NoEntry;
             return status;
@@ -353,7 +353,7 @@ impl Cache {
                     .and_then(|bytes| {
                         format::check_whole(&bytes)
                             .map(drop)
-                            .map_err(|err| Lookup::Corrupt(err.to_string()))
+                            .map_err(|err| Lookup::Corrupt(Cause::Format(err)))
                     });
                 match (whole, opened.verified_entries) {
                     (Err(lookup), _) => lookup,
@@ -378,7 +378,7 @@ impl Shared {
         match self.readable.get_or_init(|| dir.check_readable()) {
             Ok(()) => Ok(dir),
             Err(refusal) => Err((
-                Lookup::Unusable(refusal.reason().to_owned()),
+                Lookup::Unusable(refusal.cause()),
                 publish_refused(refusal.clone()),
             )),
         }
@@ -504,7 +504,11 @@ impl Shared {
         let name = file.file_name().unwrap_or_default();
         match write_atomically(&versioned, name, &bytes) {
             Ok(()) => Publish::Published,
-            Err(err) => Publish::Unwritable(format!("writing {}: {err}", file.display())),
+            Err(err) => Publish::Unwritable(Cause::io(
+                format!("writing {}", file.display()),
+                Some(file),
+                err,
+            )),
         }
     }
 }
@@ -522,7 +526,20 @@ fn entry_lookup(action: &str, err: &io::Error) -> Lookup {
     if platform::is_gone(err) {
         Lookup::NoEntry
     } else {
-        Lookup::Unusable(format!("cannot {action} the path entry: {err}"))
+        Lookup::Unusable(Cause::io(
+            format!("cannot {action} the path entry"),
+            None,
+            clone_io_error(err),
+        ))
+    }
+}
+
+/// A copy of an I/O error that is only borrowed: its kind, and its message
+/// (an OS error keeps its code, and so its message).
+fn clone_io_error(err: &io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(err.kind(), err.to_string()),
     }
 }
 
@@ -560,7 +577,7 @@ struct Opened {
 fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<Opened, Lookup> {
     let (handle, info) = open_index_path(file)?;
     let unreadable = |damage: file_index::Damage| match damage {
-        file_index::Damage::Io(err) => Lookup::Unusable(format!("{}: {err}", file.display())),
+        file_index::Damage::Io(err) => Lookup::Unusable(Cause::Io(err.in_file(file))),
         damage => damage.lookup(),
     };
     let (reader, head) = file_index::open(handle, info.size).map_err(unreadable)?;
@@ -610,9 +627,10 @@ fn open_index_path(file: &Path) -> Result<(File, FileInfo), Lookup> {
         Ok(opened) => opened,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(Lookup::NoFile),
         Err(err) => {
-            return Err(Lookup::Unusable(format!(
-                "opening {}: {err}",
-                file.display()
+            return Err(Lookup::Unusable(Cause::io(
+                format!("opening {}", file.display()),
+                Some(file),
+                err,
             )))
         }
     };
@@ -622,17 +640,20 @@ fn open_index_path(file: &Path) -> Result<(File, FileInfo), Lookup> {
 
 fn check_index_file(file: &Path, info: &FileInfo) -> Result<(), Lookup> {
     if !info.is_regular() {
-        return Err(Lookup::Unusable(format!(
+        return Err(Lookup::Unusable(Cause::Refused(format!(
             "{} is {}, not a regular file",
             file.display(),
             platform::kind_name(info.kind)
-        )));
+        ))));
     }
     if !info.owned_by_current_user() {
         return Err(Lookup::NotOwned);
     }
     if info.size > MAX_INDEX_FILE {
-        return Err(Lookup::Corrupt(format!("{} bytes is too large", info.size)));
+        return Err(Lookup::Corrupt(Cause::Refused(format!(
+            "{} bytes is too large",
+            info.size
+        ))));
     }
     Ok(())
 }
@@ -641,7 +662,7 @@ fn check_index_file(file: &Path, info: &FileInfo) -> Result<(), Lookup> {
 /// reading.
 fn read_index_path(file: &Path) -> Result<Vec<u8>, Lookup> {
     let (handle, _) = open_index_path(file)?;
-    read_limited(handle).map_err(|err| Lookup::Unusable(err.to_string()))
+    read_limited(handle).map_err(|err| Lookup::Unusable(Cause::io(String::new(), Some(file), err)))
 }
 
 /// The bytes of the cache file `name` in `dir`, checked as [`read_index`]
@@ -650,9 +671,9 @@ pub(crate) fn read_index_file(dir: &DirHandle, name: &OsStr) -> Result<Vec<u8>, 
     let path = Path::new(name);
     let (handle, info) = dir
         .open_file_nofollow(name)
-        .map_err(|err| Lookup::Unusable(err.to_string()))?;
+        .map_err(|err| Lookup::Unusable(Cause::io(String::new(), Some(path), err)))?;
     check_index_file(path, &info)?;
-    read_limited(handle).map_err(|err| Lookup::Unusable(err.to_string()))
+    read_limited(handle).map_err(|err| Lookup::Unusable(Cause::io(String::new(), Some(path), err)))
 }
 
 fn read_limited(file: File) -> io::Result<Vec<u8>> {

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::format::FORMAT_VERSION;
 use crate::freshness::now_ns;
+use crate::outcome::Cause;
 use crate::platform::{self, DirHandle, FileInfo, FileKind};
 
 /// The environment variable that overrides the cache location.
@@ -93,7 +94,7 @@ impl CacheDir {
             match platform::lstat(&dir) {
                 Ok(info) => check_own_private_dir(&dir, &info)?,
                 Err(err) if platform::is_gone(&err) => return missing(&dir),
-                Err(err) => return Err(unwritable("stat", &dir, &err)),
+                Err(err) => return Err(unwritable("stat", &dir, err)),
             }
         }
         Ok(())
@@ -113,16 +114,16 @@ impl CacheDir {
                     Ok(()) => {}
                     // Another process won the race; it is checked below.
                     Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(err) => return Err(unwritable("creating", &versioned_path, &err)),
+                    Err(err) => return Err(unwritable("creating", &versioned_path, err)),
                 }
                 root.open_subdir(&name)
-                    .map_err(|err| refusal_for_open(&versioned_path, &err))?
+                    .map_err(|err| refusal_for_open(&versioned_path, err))?
             }
-            Err(err) => return Err(refusal_for_open(&versioned_path, &err)),
+            Err(err) => return Err(refusal_for_open(&versioned_path, err)),
         };
         let info = versioned
             .info()
-            .map_err(|err| unwritable("stat", &versioned_path, &err))?;
+            .map_err(|err| unwritable("stat", &versioned_path, err))?;
         check_own_private_dir(&versioned_path, &info)?;
         Ok(versioned)
     }
@@ -139,13 +140,13 @@ impl CacheDir {
             Err(err) if platform::is_gone(&err) => {
                 created = self.create_root()?;
                 DirHandle::open_nofollow(&self.root)
-                    .map_err(|err| refusal_for_open(&self.root, &err))?
+                    .map_err(|err| refusal_for_open(&self.root, err))?
             }
-            Err(err) => return Err(refusal_for_open(&self.root, &err)),
+            Err(err) => return Err(refusal_for_open(&self.root, err)),
         };
         let info = root
             .info()
-            .map_err(|err| unwritable("stat", &self.root, &err))?;
+            .map_err(|err| unwritable("stat", &self.root, err))?;
         check_own_private_dir(&self.root, &info)?;
         if created || is_new_root(&root) {
             write_tag(&root);
@@ -158,7 +159,7 @@ impl CacheDir {
     fn create_root(&self) -> Result<bool, WriteRefusal> {
         check_may_create_under(&self.root)?;
         if let Some(parent) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|err| unwritable("creating", parent, &err))?;
+            std::fs::create_dir_all(parent).map_err(|err| unwritable("creating", parent, err))?;
         }
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
@@ -171,7 +172,7 @@ impl CacheDir {
             // Another process won the race to create it; whatever is there
             // is checked through its descriptor like any existing root.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(err) => Err(unwritable("creating", &self.root, &err)),
+            Err(err) => Err(unwritable("creating", &self.root, err)),
         }
     }
 
@@ -180,21 +181,21 @@ impl CacheDir {
     /// so that a mistyped `EPCACHE_DIR` cannot turn them on user data.
     /// `Ok(None)` when there is no cache at all.
     pub(crate) fn open_for_maintenance(&self) -> crate::Result<Option<DirHandle>> {
-        check_links_above(&self.root).map_err(|r| refused(&self.root, r.reason()))?;
+        check_links_above(&self.root).map_err(|r| refused(&self.root, &r.reason()))?;
         let root = match DirHandle::open_nofollow(&self.root) {
             Ok(root) => root,
             Err(err) if platform::is_gone(&err) => return Ok(None),
             Err(err) => {
                 return Err(refused(
                     &self.root,
-                    refusal_for_open(&self.root, &err).reason(),
+                    &refusal_for_open(&self.root, err).reason(),
                 ))
             }
         };
         let info = root
             .info()
             .map_err(|err| crate::Error::io("stat", &self.root, err))?;
-        check_own_private_dir(&self.root, &info).map_err(|r| refused(&self.root, r.reason()))?;
+        check_own_private_dir(&self.root, &info).map_err(|r| refused(&self.root, &r.reason()))?;
         if !has_own_tag(&root) {
             // A root being created right now is tagged before it gets any
             // content: until then there is nothing to do either way.
@@ -317,15 +318,19 @@ pub(crate) enum WriteRefusal {
     /// symlink.
     Foreign(String),
     /// Creating or writing failed.
-    Unwritable(String),
+    Unwritable(Cause),
 }
 
-fn unwritable(action: &str, path: &Path, err: &io::Error) -> WriteRefusal {
-    WriteRefusal::Unwritable(format!("{action} {}: {err}", path.display()))
+fn unwritable(action: &str, path: &Path, err: io::Error) -> WriteRefusal {
+    WriteRefusal::Unwritable(Cause::io(
+        format!("{action} {}", path.display()),
+        Some(path),
+        err,
+    ))
 }
 
 /// Why a cache directory could not be opened without following symlinks.
-fn refusal_for_open(path: &Path, err: &io::Error) -> WriteRefusal {
+fn refusal_for_open(path: &Path, err: io::Error) -> WriteRefusal {
     match platform::lstat(path) {
         Ok(info) => match check_own_private_dir(path, &info) {
             Err(refusal) => refusal,
@@ -336,18 +341,23 @@ fn refusal_for_open(path: &Path, err: &io::Error) -> WriteRefusal {
 }
 
 fn refused(root: &Path, why: &str) -> crate::Error {
-    crate::Error::io(
-        "using cache directory",
-        root,
-        io::Error::new(io::ErrorKind::PermissionDenied, why.to_owned()),
-    )
+    crate::Error::refused("using cache directory", root, why)
 }
 
 impl WriteRefusal {
     /// The human-readable reason.
-    pub(crate) fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> String {
         match self {
-            WriteRefusal::Foreign(why) | WriteRefusal::Unwritable(why) => why,
+            WriteRefusal::Foreign(why) => why.clone(),
+            WriteRefusal::Unwritable(cause) => cause.to_string(),
+        }
+    }
+
+    /// The reason as a [`Cause`].
+    pub(crate) fn cause(&self) -> Cause {
+        match self {
+            WriteRefusal::Foreign(why) => Cause::Refused(why.clone()),
+            WriteRefusal::Unwritable(cause) => cause.clone(),
         }
     }
 }
@@ -362,10 +372,10 @@ fn check_own_private_dir(dir: &Path, info: &FileInfo) -> Result<(), WriteRefusal
         )));
     }
     if !info.is_dir() {
-        return Err(WriteRefusal::Unwritable(format!(
+        return Err(WriteRefusal::Unwritable(Cause::Refused(format!(
             "{} is not a directory",
             dir.display()
-        )));
+        ))));
     }
     if !info.owned_by_current_user() {
         return Err(WriteRefusal::Foreign(format!(
@@ -422,7 +432,7 @@ fn check_may_create_under(dir: &Path) -> Result<(), WriteRefusal> {
     };
     let mut owners = vec![link];
     if link.kind == FileKind::Symlink {
-        owners.push(platform::stat(ancestor).map_err(|err| unwritable("stat", ancestor, &err))?);
+        owners.push(platform::stat(ancestor).map_err(|err| unwritable("stat", ancestor, err))?);
     }
     if owners
         .iter()

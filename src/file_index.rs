@@ -25,7 +25,7 @@ use crate::format::{
     GroupDir, Head, PartKind, RawPart, Ref, RefTable, Section, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
 };
 use crate::index::{IndexData, Owned};
-use crate::outcome::{Lookup, Outcome};
+use crate::outcome::{Cause, IoCause, Lookup, Outcome};
 use crate::platform;
 
 /// How much of a cache file a consult reads at once: the head, the
@@ -39,7 +39,7 @@ pub(crate) enum Damage {
     /// The bytes are wrong, or missing.
     Format(FormatError),
     /// They could not be read.
-    Io(String),
+    Io(IoCause),
 }
 
 impl Damage {
@@ -50,15 +50,15 @@ impl Damage {
     /// What a consult that had found this would have reported.
     pub(crate) fn lookup(&self) -> Lookup {
         match self {
-            Damage::Format(err) => Lookup::Corrupt(err.to_string()),
-            Damage::Io(why) => Lookup::Unusable(why.clone()),
+            Damage::Format(err) => Lookup::Corrupt(Cause::Format(err.clone())),
+            Damage::Io(why) => Lookup::Unusable(Cause::Io(why.clone())),
         }
     }
 
     fn into_format(self) -> FormatError {
         match self {
             Damage::Format(err) => err,
-            Damage::Io(why) => FormatError::Invalid(why),
+            Damage::Io(why) => FormatError::Invalid(why.to_string()),
         }
     }
 }
@@ -95,7 +95,7 @@ impl Reader {
                 if err.kind() == std::io::ErrorKind::UnexpectedEof {
                     Damage::Format(FormatError::Truncated)
                 } else {
-                    Damage::Io(format!("reading the index file: {err}"))
+                    Damage::Io(IoCause::new("reading the index file".into(), None, err))
                 }
             }),
         }

@@ -116,12 +116,12 @@ mod scan;
 
 pub use cache::{Cache, Consulted, Status, ENV_DISABLE, ENV_SETTLE};
 pub use cache_dir::{CacheDir, ENV_DIR};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use format::{inspect, CacheFile, FormatError, Header, SectionInfo, FORMAT_VERSION, MAGIC};
 pub use freshness::{Key, Settledness, DEFAULT_SETTLE};
 pub use index::{Distribution, EntryPoint, Index, Kind};
 pub use maintenance::{ClearReport, PruneReport};
-pub use outcome::{Lookup, Outcome, Publish};
+pub use outcome::{Cause, IoCause, Lookup, Outcome, Publish};
 pub use pystr::normalize_name;
 pub use python::sys_path;
 pub use query::{Environment, Selection};

@@ -1,7 +1,115 @@
 //! What a consult did and why, for callers, `status` and tests.
 
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::format::FormatError;
+
+/// Why a cache file or directory could not be used, in a [`Lookup`] or a
+/// [`Publish`].
+///
+/// Equal causes are of the same variant and, for I/O, have the same
+/// context, path and [`io::ErrorKind`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// An I/O operation failed.
+    Io(IoCause),
+    /// The file is not a sound index file.
+    Format(FormatError),
+    /// What was found is not usable, for the reason given (not a regular
+    /// file, too large, not a directory ...).
+    Refused(String),
+}
+
+/// An I/O error, with what was being done and on which path.
+#[derive(Clone, Debug)]
+pub struct IoCause {
+    context: String,
+    path: Option<PathBuf>,
+    source: Arc<io::Error>,
+}
+
+impl IoCause {
+    /// `source`, which happened while doing `context` (text that ends
+    /// before the `: ` of the message; empty for none), on `path`.
+    pub(crate) fn new(context: String, path: Option<&Path>, source: io::Error) -> IoCause {
+        IoCause {
+            context,
+            path: path.map(Path::to_path_buf),
+            source: Arc::new(source),
+        }
+    }
+
+    /// The same error, said to have happened on `file`, whose name leads
+    /// the message.
+    pub(crate) fn in_file(&self, file: &Path) -> IoCause {
+        IoCause {
+            context: format!("{}: {}", file.display(), self.context),
+            path: Some(file.to_path_buf()),
+            source: Arc::clone(&self.source),
+        }
+    }
+
+    /// The path the operation was on, when known.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The underlying I/O error.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.source.kind()
+    }
+}
+
+impl PartialEq for IoCause {
+    fn eq(&self, other: &IoCause) -> bool {
+        self.context == other.context && self.path == other.path && self.kind() == other.kind()
+    }
+}
+
+impl Eq for IoCause {}
+
+impl fmt::Display for IoCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.context.is_empty() {
+            self.source.fmt(f)
+        } else {
+            write!(f, "{}: {}", self.context, self.source)
+        }
+    }
+}
+
+impl std::error::Error for IoCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Io(io) => io.fmt(f),
+            Cause::Format(err) => err.fmt(f),
+            Cause::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Cause {
+    /// An I/O cause; see [`IoCause`].
+    pub(crate) fn io(context: String, path: Option<&Path>, source: io::Error) -> Cause {
+        Cause::Io(IoCause::new(context, path, source))
+    }
+}
 
 /// What reading the cache file gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,15 +130,15 @@ pub enum Lookup {
     NoFile,
     /// The file describes an earlier (or later) state of the path entry.
     Stale,
-    /// The file is damaged or not an index file; the reason says how.
-    Corrupt(String),
+    /// The file is damaged or not an index file; the cause says how.
+    Corrupt(Cause),
     /// The file belongs to another path entry (a hash collision or a file
     /// copied into place).
     PathDiffers,
     /// The file belongs to another user and is never trusted.
     NotOwned,
-    /// The cache directory or file could not be used; the reason says why.
-    Unusable(String),
+    /// The cache directory or file could not be used; the cause says why.
+    Unusable(Cause),
     /// The path entry does not exist, so there is nothing to cache.
     NoEntry,
     /// The cache is turned off (`EPCACHE_DISABLE`, or no cache directory).
@@ -77,7 +185,7 @@ pub enum Publish {
     /// The cache directory belongs to another user or is writable by others.
     ForeignOwned(String),
     /// Creating or writing the file failed.
-    Unwritable(String),
+    Unwritable(Cause),
     /// The cache is turned off.
     Disabled,
 }

@@ -15,10 +15,7 @@ const PRINT_SYS_PATH: &str = "import os, sys\nfor p in sys.path: print(os.fsenco
 ///
 /// `python` is looked up on `PATH` when it has no directory part.
 pub fn sys_path(python: &Path) -> Result<Vec<PathBuf>> {
-    let python_error = |message: String| Error::Python {
-        executable: python.to_path_buf(),
-        message,
-    };
+    let python_error = |message: String| Error::python(python, message);
     let output = Command::new(python)
         .args(["-c", PRINT_SYS_PATH])
         .stdin(Stdio::null())

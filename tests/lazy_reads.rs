@@ -104,7 +104,7 @@ impl Fixture {
             .late_outcome()
             .unwrap_or_else(|| panic!("{damage}: went unnoticed"));
         match &late.lookup {
-            Lookup::Corrupt(why) => assert!(why.contains(damage), "{damage}: {why}"),
+            Lookup::Corrupt(why) => assert!(why.to_string().contains(damage), "{damage}: {why}"),
             other => panic!("{damage}: {other}"),
         }
         assert_eq!(
