@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -32,6 +32,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::cache::absolute;
+use crate::status::Field;
 use crate::Key;
 use crate::{Cache, Consulted, Distribution, Environment, Lookup, Outcome, Publish, Selection};
 
@@ -508,19 +509,32 @@ fn status<'py>(py: Python<'py>, paths: &Bound<'py, PyAny>) -> PyResult<Vec<Bound
             .into_iter()
             .map(|s| {
                 let d = PyDict::new(py);
-                d.set_item("path", s.path_entry.as_os_str())?;
-                d.set_item("index_file", s.index_file.as_deref().map(Path::as_os_str))?;
-                d.set_item("lookup", s.lookup.code())?;
-                d.set_item("hit", s.lookup.is_hit())?;
-                d.set_item("text", s.lookup.to_string())?;
-                d.set_item("distributions", s.distributions)?;
-                d.set_item("entry_points", s.entry_points)?;
-                let settled = s.settledness.map(|st| st.to_string());
-                d.set_item("settledness", settled)?;
-                d.set_item("write_refusal", s.write_refusal)?;
+                for (key, value) in s.fields() {
+                    d.set_item(key, field(py, value)?)?;
+                }
                 Ok(d)
             })
             .collect()
+    })
+}
+
+/// One field of a status as a Python object: paths as `str` (through
+/// `os.fsdecode`), settledness as a dict of `state` and `seconds`.
+fn field<'py>(py: Python<'py>, value: Field<'_>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Field::Null => py.None().into_bound(py),
+        Field::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Field::Count(n) => n.into_pyobject(py)?.into_any(),
+        Field::Int(n) => n.into_pyobject(py)?.into_any(),
+        Field::Code(code) => PyString::new(py, code).into_any(),
+        Field::Text(text) => PyString::new(py, &text).into_any(),
+        Field::Path(path) => path.as_os_str().into_pyobject(py)?.into_any(),
+        Field::Settledness(settledness) => {
+            let d = PyDict::new(py);
+            d.set_item("state", settledness.code())?;
+            d.set_item("seconds", settledness.seconds())?;
+            d.into_any()
+        }
     })
 }
 

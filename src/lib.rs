@@ -62,8 +62,11 @@
 //! # Features
 //!
 //! * `cli` (on by default): the `epcache` command, and with it clap, serde
-//!   and serde_json. The library never uses them; build with
+//!   and serde_json. The library uses none of them except serde for the
+//!   `serde` feature, which `cli` turns on; build with
 //!   `default-features = false` to leave them out.
+//! * `serde`: [`Status`] implements `serde::Serialize`, with the fields
+//!   the CLI's `status --json` prints; `cli` turns it on.
 //! * `python`: the PyO3 extension module `epcache._epcache` behind the
 //!   Python package (maturin builds it without `cli`; see `docs/python.md`).
 //!
@@ -113,6 +116,7 @@ mod python;
 mod query;
 mod read_buf;
 mod scan;
+mod status;
 
 pub use cache::{Cache, Consulted, Status, ENV_DISABLE, ENV_SETTLE};
 pub use cache_dir::{CacheDir, ENV_DIR};

@@ -187,9 +187,9 @@ def status(args):
         return 0
     for r in results:
         dists = "" if r["distributions"] is None else f"{r['distributions']} dists"
-        print(f"{r['lookup']:<22} {dists:>11}  {r['path'] or repr(r['path'])}")
-        if r["lookup"] not in ("hit", "no-entry"):
-            print(f"{'':<22} {r['text']}")
+        print(f"{r['verdict']:<22} {dists:>11}  {r['path_entry'] or repr(r['path_entry'])}")
+        if r["verdict"] not in ("hit", "no-entry"):
+            print(f"{'':<22} {r['reason']}")
     return 0
 
 

@@ -642,10 +642,13 @@ def rebuild(paths=None):
 
 def status(paths=None):
     """Reports, without scanning or writing, what the cache holds for each
-    path entry (``sys.path`` by default): one dict per entry, with
-    ``lookup`` (``"hit"`` when a consult would be answered from the file),
-    ``hit``, ``text``, ``index_file``, ``distributions``, ``entry_points``,
-    ``settledness`` and ``write_refusal``."""
+    path entry (``sys.path`` by default): one dict per entry, the same
+    fields ``epcache status --json`` prints: ``path_entry``,
+    ``index_file``, ``verdict`` (the lookup's code: ``"hit"`` when a
+    consult would be answered from the file), ``hit``, ``reason``,
+    ``provisional``, ``written_at_ns``, ``distributions``,
+    ``entry_points``, ``settledness`` (``state`` and ``seconds``),
+    ``write_refusal`` and ``fingerprint_entries``."""
     return _native.status(_paths(paths))
 
 

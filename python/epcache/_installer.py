@@ -95,7 +95,7 @@ def _at_exit(pid, native):
         paths = changed()
         if not paths or native.cache_dir() is None:
             return
-        stale = [s["path"] for s in native.status(paths) if not s["hit"]]
+        stale = [s["path_entry"] for s in native.status(paths) if not s["hit"]]
         if stale:
             for row in native.rebuild(stale):
                 rebuilt.append([row[0], row[1], row[2]])

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use epcache::Settledness;
 use epcache::{ClearReport, Consulted, Distribution, Environment, PruneReport, Selection, Status};
 
 #[derive(Serialize)]
@@ -206,82 +205,12 @@ pub fn entry_points_table(
     Ok(())
 }
 
-#[derive(Serialize)]
-struct SettlednessJson {
-    state: &'static str,
-    seconds: f64,
-}
-
-fn settledness_json(s: &Settledness) -> SettlednessJson {
-    SettlednessJson {
-        state: s.code(),
-        seconds: s.seconds(),
-    }
-}
-
-#[derive(Serialize)]
-struct StatusJson<'a> {
-    path_entry: String,
-    index_file: Option<String>,
-    verdict: &'static str,
-    reason: String,
-    provisional: Option<bool>,
-    written_at_ns: Option<i64>,
-    distributions: Option<usize>,
-    entry_points: Option<usize>,
-    settledness: Option<SettlednessJson>,
-    write_refusal: Option<&'a str>,
-    fingerprint_entries: Option<usize>,
-}
-
 pub fn statuses(out: &mut impl Write, statuses: &[Status], json: bool) -> io::Result<()> {
     if json {
-        let rows: Vec<_> = statuses
-            .iter()
-            .map(|s| StatusJson {
-                path_entry: s.path_entry.display().to_string(),
-                index_file: s.index_file.as_ref().map(|f| f.display().to_string()),
-                verdict: s.lookup.code(),
-                reason: s.lookup.to_string(),
-                provisional: s.header.as_ref().map(|h| h.is_provisional()),
-                written_at_ns: s.header.as_ref().map(|h| h.written_at_ns),
-                distributions: s.distributions,
-                entry_points: s.entry_points,
-                settledness: s.settledness.as_ref().map(settledness_json),
-                write_refusal: s.write_refusal.as_deref(),
-                fingerprint_entries: s.fingerprint_entries,
-            })
-            .collect();
-        return write_json(out, &rows);
+        return write_json(out, &statuses);
     }
     for s in statuses {
-        writeln!(out, "{}", display_entry(&s.path_entry))?;
-        let file = s
-            .index_file
-            .as_ref()
-            .map_or("-".into(), |f| f.display().to_string());
-        writeln!(out, "  cache file:   {file}")?;
-        writeln!(out, "  verdict:      {}", s.lookup)?;
-        if let (Some(dists), Some(eps)) = (s.distributions, s.entry_points) {
-            writeln!(
-                out,
-                "  contents:     {dists} distributions, {eps} entry points"
-            )?;
-        }
-        if let Some(entries) = s.fingerprint_entries {
-            writeln!(
-                out,
-                "  provisional:  readers verify it with one listing and {entries} stats until it settles"
-            )?;
-        }
-        writeln!(
-            out,
-            "  path entry:   {}",
-            s.settledness.map_or("-".into(), |s| s.to_string())
-        )?;
-        if let Some(why) = &s.write_refusal {
-            writeln!(out, "  writing:      refused: {why}")?;
-        }
+        write!(out, "{s}")?;
     }
     Ok(())
 }

@@ -244,9 +244,9 @@ def test_repeated_queries_reuse_the_snapshot():
 def test_the_cache_answers():
     epcache.rebuild()
     results = epcache.status()
-    assert [r["path"] for r in results] == sys.path
+    assert [r["path_entry"] for r in results] == sys.path
     for r in results:
-        assert r["hit"] or r["lookup"] == "no-entry", r
+        assert r["hit"] or r["verdict"] == "no-entry", r
     assert sum(r["distributions"] or 0 for r in results) >= 40
 
 

@@ -121,7 +121,7 @@ def one_line_failure(proc):
 def status_lookup(python, env, path):
     proc = run(python, ["-m", "epcache", "status", "--json", path], env=env)
     (entry,) = json.loads(proc.stdout)
-    return entry["lookup"]
+    return entry["verdict"]
 
 
 def restricted(argv):

@@ -450,11 +450,11 @@ def test_an_in_place_edit_is_invisible_to_name_and_version(tmp_path):
     metadata.write_text("Metadata-Version: 2.1\nName: probe-pkg\nVersion: 1.0\nSummary: old\n")
     (info / "entry_points.txt").write_text("[probe.group]\np = probe:main\n")
     epcache.rebuild([str(site)])
-    assert epcache.status([str(site)])[0]["lookup"] == "hit"
+    assert epcache.status([str(site)])[0]["verdict"] == "hit"
     with open(metadata, "r+") as f:  # same inode, same directory entries
         f.write("Metadata-Version: 2.1\nName: Probe-Pkg-Edited\nVersion: 9.9\nSummary: new\n")
         f.truncate()
-    assert epcache.status([str(site)])[0]["lookup"] == "hit"
+    assert epcache.status([str(site)])[0]["verdict"] == "hit"
 
     (dist,) = epcache.distributions(path=[str(site)])
     assert (dist.name, dist.version) == ("probe-pkg", "1.0")
