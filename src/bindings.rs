@@ -32,7 +32,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::cache::absolute;
-use crate::status::Field;
+use crate::cache::status::Field;
 use crate::Key;
 use crate::{Cache, Consulted, Distribution, Environment, Lookup, Outcome, Publish, Selection};
 

@@ -1,4 +1,5 @@
-//! The crate's one error type.
+//! The crate's one error type, and [`FormatError`], why a file is not a
+//! usable cache file.
 //!
 //! Every failure carries the path it happened on, because "permission
 //! denied" without a path is useless to someone debugging a cache directory.
@@ -162,3 +163,46 @@ mod tests {
         );
     }
 }
+
+/// Why a file is not a usable cache file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Shorter than its header says.
+    Truncated,
+    /// Longer than its header says.
+    TrailingBytes,
+    /// Not an epcache index file at all.
+    BadMagic,
+    /// Written by another format version.
+    Version {
+        /// The version the file says it has.
+        found: u32,
+        /// The one this build reads and writes.
+        expected: u32,
+    },
+    /// The checksum of the head, or of the whole file, does not match.
+    Checksum,
+    /// The checksum of one section or block does not match.
+    SectionChecksum(String),
+    /// A section or block does not decode, or points out of range.
+    Invalid(String),
+}
+
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormatError::Truncated => f.write_str("truncated"),
+            FormatError::TrailingBytes => f.write_str("has trailing bytes"),
+            FormatError::BadMagic => f.write_str("not an epcache index file"),
+            FormatError::Version { found, expected } => {
+                write!(f, "format version {found}, expected {expected}")
+            }
+            FormatError::Checksum => f.write_str("checksum mismatch"),
+            FormatError::SectionChecksum(what) => write!(f, "checksum mismatch in the {what}"),
+            FormatError::Invalid(why) => write!(f, "invalid: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}

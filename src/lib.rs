@@ -51,9 +51,12 @@
 //! use epcache::{Cache, Selection};
 //!
 //! let cache = Cache::from_env();
-//! let (env, outcomes) = cache.consult_all(["/usr/lib/python3/dist-packages"]);
-//! let scripts = env.entry_points(&Selection::group("console_scripts")).count();
-//! println!("{scripts} console scripts; {}", outcomes[0]);
+//! let consulted = cache.consult_all(["/usr/lib/python3/dist-packages"]);
+//! let scripts = consulted
+//!     .environment
+//!     .entry_points(&Selection::group("console_scripts"))
+//!     .count();
+//! println!("{scripts} console scripts; {}", consulted.outcomes[0]);
 //! ```
 //!
 //! `docs/design.md` gives the rules and their reasons, `docs/format.md`
@@ -98,35 +101,21 @@
 #[cfg(feature = "python")]
 mod bindings;
 mod cache;
-mod cache_dir;
-mod entry_points;
 mod error;
-mod file_index;
-mod fingerprint;
-mod format;
-mod freshness;
 mod index;
-mod maintenance;
-mod metadata;
+mod interpreter;
 mod outcome;
-mod pipeline;
 mod platform;
-mod pystr;
-mod python;
-mod query;
-mod read_buf;
 mod scan;
-mod status;
 
-pub use cache::{Cache, Consulted, Status, ENV_DISABLE, ENV_SETTLE};
-pub use cache_dir::{CacheDir, ENV_DIR};
-pub use error::{Error, ErrorKind, Result};
-pub use format::{inspect, CacheFile, FormatError, Header, SectionInfo, FORMAT_VERSION, MAGIC};
-pub use freshness::{Key, Settledness, DEFAULT_SETTLE};
-pub use index::{Distribution, EntryPoint, Index, Kind};
-pub use maintenance::{ClearReport, PruneReport};
+pub use cache::{
+    Cache, CacheDir, ClearReport, Consulted, ConsultedEnvironment, PruneReport, Settledness,
+    Status, DEFAULT_SETTLE, ENV_DIR, ENV_DISABLE, ENV_SETTLE,
+};
+pub use error::{Error, ErrorKind, FormatError, Result};
+pub use index::name::normalize_name;
+pub use index::{inspect, CacheFile, Header, SectionInfo, FORMAT_VERSION, MAGIC};
+pub use index::{Distribution, EntryPoint, Environment, Index, Key, Kind, Selection};
+pub use interpreter::sys_path;
 pub use outcome::{Cause, IoCause, Lookup, Outcome, Publish};
-pub use pystr::normalize_name;
-pub use python::sys_path;
-pub use query::{Environment, Selection};
 pub use scan::scan;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::format::FormatError;
+use crate::error::FormatError;
 
 /// Why a cache file or directory could not be used, in a [`Lookup`] or a
 /// [`Publish`].
@@ -182,8 +182,9 @@ pub enum Publish {
     Incomplete,
     /// The index is too large for one cache file; the reason says how large.
     TooLarge(String),
-    /// The cache directory belongs to another user or is writable by others.
-    ForeignOwned(String),
+    /// The cache directory belongs to another user, is writable by others
+    /// or is a symlink: a [`Cause::Refused`] that says which.
+    ForeignOwned(Cause),
     /// Creating or writing the file failed.
     Unwritable(Cause),
     /// The cache is turned off.

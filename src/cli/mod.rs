@@ -158,5 +158,5 @@ fn path_entries(common: &Common) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn load(cache: &Cache, common: &Common) -> Result<Environment, CliError> {
-    Ok(cache.consult_all(path_entries(common)?).0)
+    Ok(cache.consult_all(path_entries(common)?).environment)
 }

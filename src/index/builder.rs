@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
 
-use super::{DistRecord, EntryPointRecord, Index, IndexData, Kind, Rows, Span};
+use super::schema::{DistRecord, EntryPointRecord, IndexData, Kind, Rows, Span};
+use super::Index;
 
 /// What the scanner learned about one distribution, handed to
 /// [`IndexBuilder::push`]. Entry points borrow the bytes they were parsed
@@ -121,7 +122,7 @@ impl IndexBuilder {
         let lookup_span = self.push_str(lookup_key);
         let mut normalized = std::mem::take(&mut self.scratch);
         let normalized_name = facts.name.map(|n| {
-            crate::pystr::normalize_name_into(n, &mut normalized);
+            crate::index::name::normalize_name_into(n, &mut normalized);
             self.push_unless_same(&normalized, lookup_key, lookup_span)
         });
         let unique_key = match (unique_from_stem, normalized_name) {

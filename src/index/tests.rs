@@ -1,3 +1,4 @@
+use super::schema::{Rows, Span};
 use super::*;
 use std::path::PathBuf;
 

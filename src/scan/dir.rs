@@ -1,7 +1,7 @@
 //! A directory path entry, read while it is being listed.
 //!
 //! Candidates are read in blocks as the listing finds them (see
-//! [`crate::pipeline`]). Each block becomes its own part of the index; the
+//! [`crate::platform::pipeline`]). Each block becomes its own part of the index; the
 //! parts are joined in listing order, and the scan then puts the
 //! distributions in discovery order.
 
@@ -10,9 +10,9 @@ use super::{
     Source,
 };
 use crate::index::IndexBuilder;
-use crate::pipeline::{process_while_listing, Parallelism};
+use crate::platform::pipeline::{process_while_listing, Parallelism};
+use crate::platform::read_buf::{ReadBuf, ShortRead};
 use crate::platform::{self, DirHandle, FileKind, FileSystem};
-use crate::read_buf::{ReadBuf, ShortRead};
 
 /// Candidates per block on a local file system: small enough that readers
 /// start early and finish together, large enough that each part's

@@ -9,6 +9,9 @@
 //! read becomes a diagnostic, and a missing path entry is simply empty.
 
 mod dir;
+mod entry_points;
+mod metadata;
+pub(crate) mod pystr;
 pub(crate) mod zip;
 
 use std::borrow::Cow;
@@ -18,16 +21,21 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use crate::entry_points;
-use crate::freshness::Key;
-use crate::index::{DistFacts, Index, IndexBuilder, Kind};
-use crate::metadata;
+use crate::index::name::{legacy_normalize_name, normalize_name, normalize_name_into};
+use crate::index::Key;
+use crate::index::{DistFacts, Environment, Index, IndexBuilder, Kind};
+use crate::platform::read_buf::{ReadBuf, ReadPlan, ShortRead};
 use crate::platform::{self, DirHandle, FileInfo, FileKind};
-use crate::pystr::{
-    before_first, before_last, legacy_normalize_name, normalize_name, normalize_name_into,
-    py_splitext,
-};
-use crate::read_buf::{ReadBuf, ReadPlan, ShortRead};
+use pystr::{before_first, before_last, py_splitext};
+
+// Scanning a whole `sys.path` is the scanner's job; the query layer only
+// combines indexes it is given.
+impl Environment {
+    /// Scans every path entry afresh, bypassing any cache.
+    pub fn scan<P: AsRef<Path>>(path_entries: impl IntoIterator<Item = P>) -> Self {
+        Environment::from_indexes(path_entries.into_iter().map(scan).collect())
+    }
+}
 
 /// A child of the path entry that may hold metadata.
 pub(crate) struct Child {

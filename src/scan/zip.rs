@@ -10,7 +10,7 @@ use ::zip::ZipArchive;
 
 use super::{read_sequentially, Candidate, Child, Classifier, Extent, Read, Source};
 use crate::index::IndexBuilder;
-use crate::read_buf::{ReadBuf, ShortRead};
+use crate::platform::read_buf::{ReadBuf, ShortRead};
 
 pub(super) struct ZipSource {
     archive: ZipArchive<File>,

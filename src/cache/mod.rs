@@ -5,6 +5,14 @@
 //! concurrent writers race harmlessly and the last rename wins. Readers
 //! verify everything they read, and any doubt is a miss followed by a
 //! scan, so a cache problem can cost time but never change an answer.
+//!
+//! * this module: [`Cache`], consulting, publishing and `status`.
+//! * `dir`: the cache directory, [`CacheDir`], and where its files go.
+//! * `trust`: whose files and directories the cache may read and write.
+//! * `maintenance`: `clear` and `prune`.
+//! * `freshness`: when a key is old enough to publish.
+//! * `fingerprint`: what a provisional index is verified by.
+//! * `status`: the one shape `status` is reported in.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -13,16 +21,25 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::cache_dir::{create_temp_file, CacheDir, WriteRefusal};
-use crate::file_index::{self, FileIndex};
-use crate::fingerprint;
-use crate::format::{self, Header, Section, FLAG_PROVISIONAL, FORMAT_VERSION};
-use crate::freshness::{now_ns, Key, Settledness, DEFAULT_SETTLE};
-use crate::index::{Index, IndexData, Owned};
+mod dir;
+mod fingerprint;
+pub(crate) mod freshness;
+mod maintenance;
+pub(crate) mod status;
+mod trust;
+
+pub use dir::{CacheDir, ENV_DIR};
+pub use freshness::{Settledness, DEFAULT_SETTLE};
+pub use maintenance::{ClearReport, PruneReport};
+
+use crate::index::file::{self, FileIndex};
+use crate::index::format::{self, Header, Section, FLAG_PROVISIONAL, FORMAT_VERSION};
+use crate::index::{Environment, Index, IndexData, Key, Owned};
 use crate::outcome::{Cause, Lookup, Outcome, Publish};
-use crate::platform::{self, DirHandle, FileInfo};
-use crate::query::Environment;
+use crate::platform::{self, now_ns, DirHandle, FileInfo};
 use crate::scan::OpenEntry;
+use dir::create_temp_file;
+use trust::{owned_by_current_user, WriteRefusal};
 
 /// Set to anything but `0` or the empty string to turn the cache off.
 pub const ENV_DISABLE: &str = "EPCACHE_DISABLE";
@@ -47,6 +64,16 @@ pub struct Consulted {
     pub key: Option<Key>,
 }
 
+/// A whole `sys.path` consulted: what [`Cache::consult_all`] gives.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ConsultedEnvironment {
+    /// The path entries' indexes combined, in path order.
+    pub environment: Environment,
+    /// What each consult did, in path order.
+    pub outcomes: Vec<Outcome>,
+}
+
 /// What `status` reports for one path entry, without writing anything.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -69,7 +96,7 @@ pub struct Status {
     /// Whether the path entry is old enough to publish, when it exists.
     pub settledness: Option<Settledness>,
     /// Why a publish would be refused by the directory, if it would be.
-    pub write_refusal: Option<String>,
+    pub write_refusal: Option<Cause>,
     /// For a provisional file: how many metadata entries a reader stats to
     /// verify it (plus one directory listing).
     pub fingerprint_entries: Option<usize>,
@@ -92,16 +119,14 @@ struct Shared {
 
 /// What an index read from a file needs to replace it with a scan when it
 /// finds the file damaged: the cache, and which file and entry it is.
-pub(crate) struct Healer {
+struct Healer {
     shared: Arc<Shared>,
     absolute: PathBuf,
     file: PathBuf,
 }
 
-impl Healer {
-    /// Scans the path entry and publishes the scan under the usual rules,
-    /// as a consult that had found the damage (`lookup`) would have.
-    pub(crate) fn rescan(&self, path_entry: &Path, lookup: Lookup) -> (Owned, Outcome) {
+impl file::Heal for Healer {
+    fn rescan(&self, path_entry: &Path, lookup: Lookup) -> (Owned, Outcome) {
         let consulted = match self.shared.readable_dir() {
             Ok(dir) => self.shared.scan_and_publish(
                 dir,
@@ -111,7 +136,7 @@ impl Healer {
                 lookup,
                 false,
             ),
-            Err((_, publish)) => scanned(path_entry, lookup, Some(publish)),
+            Err(why) => scanned(path_entry, lookup, Some(why.publish())),
         };
         (consulted.index.into_owned(), consulted.outcome)
     }
@@ -198,7 +223,7 @@ impl Cache {
     pub fn consult_all<P: AsRef<Path>>(
         &self,
         path_entries: impl IntoIterator<Item = P>,
-    ) -> (Environment, Vec<Outcome>) {
+    ) -> ConsultedEnvironment {
         let (indexes, outcomes) = path_entries
             .into_iter()
             .map(|p| {
@@ -206,7 +231,10 @@ impl Cache {
                 (consulted.index, consulted.outcome)
             })
             .unzip();
-        (Environment::from_indexes(indexes), outcomes)
+        ConsultedEnvironment {
+            environment: Environment::from_indexes(indexes),
+            outcomes,
+        }
     }
 
     fn consult_or_rebuild(&self, path_entry: &Path, rebuild: bool) -> Consulted {
@@ -214,7 +242,8 @@ impl Cache {
         let shared = &self.shared;
         let dir = match shared.readable_dir() {
             Ok(dir) => dir,
-            Err((lookup, publish)) => {
+            Err(why) => {
+                let (lookup, publish) = (why.lookup(), why.publish());
                 let lookup = if rebuild && lookup != Lookup::Disabled {
                     Lookup::Skipped
                 } else {
@@ -294,7 +323,10 @@ impl Cache {
             file,
         };
         Ok(Consulted {
-            index: Index::from_file(path_entry.to_path_buf(), index.with_healer(healer)),
+            index: Index::from_file(
+                path_entry.to_path_buf(),
+                index.with_healer(Box::new(healer)),
+            ),
             outcome: Outcome { lookup, publish },
             key: Some(key),
         })
@@ -319,13 +351,16 @@ impl Cache {
         };
         let dir = match shared.readable_dir() {
             Ok(dir) => dir,
-            Err((lookup, publish)) => {
-                status.lookup = lookup;
-                status.write_refusal = Some(publish.to_string());
+            Err(why) => {
+                status.lookup = why.lookup();
+                status.write_refusal = match why {
+                    Unreadable::Disabled => None,
+                    Unreadable::Refused(refusal) => Some(refusal.cause()),
+                };
                 return status;
             }
         };
-        status.write_refusal = dir.check_writable().err().map(|r| r.reason());
+        status.write_refusal = dir.check_writable().err().map(|r| r.cause());
         let Some(key) = key else {
             status.lookup = Lookup::NoEntry;
             return status;
@@ -367,20 +402,41 @@ impl Cache {
     }
 }
 
+/// Why the cache directory may not be read.
+#[derive(Clone, Copy)]
+enum Unreadable<'a> {
+    /// The cache is turned off.
+    Disabled,
+    /// The directory was refused, once per `Cache`.
+    Refused(&'a WriteRefusal),
+}
+
+impl Unreadable<'_> {
+    /// What a consult finds.
+    fn lookup(self) -> Lookup {
+        match self {
+            Unreadable::Disabled => Lookup::Disabled,
+            Unreadable::Refused(refusal) => Lookup::Unusable(refusal.cause()),
+        }
+    }
+
+    /// What becomes of a publish.
+    fn publish(self) -> Publish {
+        match self {
+            Unreadable::Disabled => Publish::Disabled,
+            Unreadable::Refused(refusal) => publish_refused(refusal.clone()),
+        }
+    }
+}
+
 impl Shared {
     /// The directory may be read: checked once per `Cache`, because it
     /// costs two `stat`s that every consult would otherwise repeat.
-    fn readable_dir(&self) -> Result<&CacheDir, (Lookup, Publish)> {
-        let dir = self
-            .dir
-            .as_ref()
-            .ok_or((Lookup::Disabled, Publish::Disabled))?;
+    fn readable_dir(&self) -> Result<&CacheDir, Unreadable<'_>> {
+        let dir = self.dir.as_ref().ok_or(Unreadable::Disabled)?;
         match self.readable.get_or_init(|| dir.check_readable()) {
             Ok(()) => Ok(dir),
-            Err(refusal) => Err((
-                Lookup::Unusable(refusal.cause()),
-                publish_refused(refusal.clone()),
-            )),
+            Err(refusal) => Err(Unreadable::Refused(refusal)),
         }
     }
 
@@ -515,7 +571,7 @@ impl Shared {
 
 fn publish_refused(refusal: WriteRefusal) -> Publish {
     match refusal {
-        WriteRefusal::Foreign(why) => Publish::ForeignOwned(why),
+        WriteRefusal::Foreign(why) => Publish::ForeignOwned(Cause::Refused(why)),
         WriteRefusal::Unwritable(why) => Publish::Unwritable(why),
     }
 }
@@ -576,11 +632,11 @@ struct Opened {
 /// of the file is checked as queries read it.
 fn read_index(file: &Path, absolute: &Path, key: &Key) -> Result<Opened, Lookup> {
     let (handle, info) = open_index_path(file)?;
-    let unreadable = |damage: file_index::Damage| match damage {
-        file_index::Damage::Io(err) => Lookup::Unusable(Cause::Io(err.in_file(file))),
+    let unreadable = |damage: file::Damage| match damage {
+        file::Damage::Io(err) => Lookup::Unusable(Cause::Io(err.in_file(file))),
         damage => damage.lookup(),
     };
-    let (reader, head) = file_index::open(handle, info.size).map_err(unreadable)?;
+    let (reader, head) = file::open(handle, info.size).map_err(unreadable)?;
     if head.path != *platform::path_bytes(absolute) {
         return Err(Lookup::PathDiffers);
     }
@@ -615,10 +671,6 @@ fn verify_fingerprint(absolute: &Path, key: &Key, stored: &[u8]) -> Result<usize
     }
 }
 
-/// The largest cache file that is read. Real indexes are kilobytes to a
-/// few megabytes; anything past this is not one epcache wrote.
-pub(crate) const MAX_INDEX_FILE: u64 = 2 << 30;
-
 /// Opens a cache file without following a symlink and without blocking,
 /// and checks that it can be one of ours: a regular file of the user's, of
 /// a size epcache writes.
@@ -646,10 +698,10 @@ fn check_index_file(file: &Path, info: &FileInfo) -> Result<(), Lookup> {
             platform::kind_name(info.kind)
         ))));
     }
-    if !info.owned_by_current_user() {
+    if !owned_by_current_user(info) {
         return Err(Lookup::NotOwned);
     }
-    if info.size > MAX_INDEX_FILE {
+    if info.size > format::MAX_FILE_LEN {
         return Err(Lookup::Corrupt(Cause::Refused(format!(
             "{} bytes is too large",
             info.size
@@ -678,7 +730,8 @@ pub(crate) fn read_index_file(dir: &DirHandle, name: &OsStr) -> Result<Vec<u8>, 
 
 fn read_limited(file: File) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    file.take(MAX_INDEX_FILE + 1).read_to_end(&mut bytes)?;
+    file.take(format::MAX_FILE_LEN + 1)
+        .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::index::{DistRecord, EntryPointRecord, IndexData, Kind, Rows, Span};
+use crate::index::schema::{DistRecord, EntryPointRecord, IndexData, Kind, Rows, Span};
 
 /// Bytes of one distribution record.
 pub(crate) const DIST_LEN: usize = 70;
@@ -288,7 +288,7 @@ pub(crate) struct RawPart {
 pub(crate) mod record {
     use super::{rows_at, span_at, u28, DIST_LEN, HAS_NAME, HAS_NORMALIZED, HAS_UNIQUE};
     use super::{HAS_VERSION, SHADOWED};
-    use crate::index::{Kind, Rows, Span};
+    use crate::index::schema::{Kind, Rows, Span};
 
     /// One record, in place.
     pub(crate) type Raw = [u8; DIST_LEN];

@@ -14,8 +14,8 @@ use std::ffi::{OsStr, OsString};
 
 use wincode::{SchemaRead, SchemaWrite};
 
-use crate::freshness::Key;
-use crate::pipeline::{process_while_listing, Parallelism};
+use crate::index::Key;
+use crate::platform::pipeline::{process_while_listing, Parallelism};
 use crate::platform::{is_gone, is_symlink_loop, DirHandle};
 use crate::scan::may_hold_metadata;
 

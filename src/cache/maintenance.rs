@@ -18,12 +18,12 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cache::read_index_file;
-use crate::cache_dir::{
+use crate::cache::dir::{
     index_file_name, is_index_file_name, versioned_name, CacheDir, TEMP_PREFIX,
 };
+use crate::cache::read_index_file;
 use crate::error::{Error, Result};
-use crate::format;
+use crate::index::format;
 use crate::platform::{self, is_gone, DirHandle, FileKind};
 
 /// How often a directory delete starts over when entries appear in it
@@ -53,134 +53,122 @@ pub struct ClearReport {
     pub removed: Option<std::path::PathBuf>,
 }
 
-impl CacheDir {
-    /// Removes temporary files older than `temp_age`, index files whose path
-    /// entry is gone or that do not decode, and directories of other format
-    /// versions.
-    ///
-    /// Fails, deleting nothing, when the root is not an epcache cache (no
-    /// `CACHEDIR.TAG` of epcache's), is a symlink, or belongs to another
-    /// user.
-    pub fn prune(&self, temp_age: Duration) -> Result<PruneReport> {
-        let mut report = PruneReport::default();
-        let Some(root) = self.open_for_maintenance()? else {
-            return Ok(report);
-        };
-        self.prune_versioned(&root, temp_age, &mut report)?;
-        self.prune_root(&root, temp_age, &mut report)?;
-        Ok(report)
-    }
+/// [`CacheDir::prune`].
+pub(super) fn prune(cache: &CacheDir, temp_age: Duration) -> Result<PruneReport> {
+    let mut report = PruneReport::default();
+    let Some(root) = cache.open_for_maintenance()? else {
+        return Ok(report);
+    };
+    prune_versioned(cache, &root, temp_age, &mut report)?;
+    prune_root(cache, &root, temp_age, &mut report)?;
+    Ok(report)
+}
 
-    fn prune_versioned(
-        &self,
-        root: &DirHandle,
-        temp_age: Duration,
-        report: &mut PruneReport,
-    ) -> Result<()> {
-        let path = self.versioned();
-        let versioned = match root.open_subdir(OsStr::new(&versioned_name())) {
-            Ok(dir) => dir,
-            Err(err) if is_gone(&err) => return Ok(()),
-            Err(err) => return Err(Error::io("opening", &path, err)),
+fn prune_versioned(
+    cache: &CacheDir,
+    root: &DirHandle,
+    temp_age: Duration,
+    report: &mut PruneReport,
+) -> Result<()> {
+    let path = cache.versioned();
+    let versioned = match root.open_subdir(OsStr::new(&versioned_name())) {
+        Ok(dir) => dir,
+        Err(err) if is_gone(&err) => return Ok(()),
+        Err(err) => return Err(Error::io("opening", &path, err)),
+    };
+    for name in list(&versioned, &path)? {
+        let Some(text) = name.to_str() else { continue };
+        let Ok(info) = versioned.lstat_child(&name) else {
+            continue;
         };
-        for name in list(&versioned, &path)? {
-            let Some(text) = name.to_str() else { continue };
-            let Ok(info) = versioned.lstat_child(&name) else {
-                continue;
-            };
-            if info.kind == FileKind::Dir {
-                continue;
-            }
-            if text.starts_with(TEMP_PREFIX) {
-                report.temp_files +=
-                    usize::from(remove_stale_temp(&versioned, &name, temp_age, &path)?);
-            } else if is_index_file_name(&name) {
-                match index_file_verdict(&versioned, &name) {
-                    Verdict::Keep => {}
-                    Verdict::Orphaned => {
-                        report.orphaned += usize::from(remove_file(&versioned, &name, &path)?)
-                    }
-                    Verdict::Invalid => {
-                        report.invalid += usize::from(remove_file(&versioned, &name, &path)?)
-                    }
+        if info.kind == FileKind::Dir {
+            continue;
+        }
+        if text.starts_with(TEMP_PREFIX) {
+            report.temp_files +=
+                usize::from(remove_stale_temp(&versioned, &name, temp_age, &path)?);
+        } else if is_index_file_name(&name) {
+            match index_file_verdict(&versioned, &name) {
+                Verdict::Keep => {}
+                Verdict::Orphaned => {
+                    report.orphaned += usize::from(remove_file(&versioned, &name, &path)?)
+                }
+                Verdict::Invalid => {
+                    report.invalid += usize::from(remove_file(&versioned, &name, &path)?)
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
+}
 
-    fn prune_root(
-        &self,
-        root: &DirHandle,
-        temp_age: Duration,
-        report: &mut PruneReport,
-    ) -> Result<()> {
-        let current = versioned_name();
-        for name in list(root, self.root())? {
-            let Some(text) = name.to_str() else { continue };
-            // A writer of the tag killed before it linked it.
-            if text.starts_with(TEMP_PREFIX) {
-                report.temp_files +=
-                    usize::from(remove_stale_temp(root, &name, temp_age, self.root())?);
-                continue;
-            }
-            let is_other_version = text != current
-                && text
-                    .strip_prefix('v')
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            if !(is_other_version || text.starts_with(TRASH_PREFIX)) {
-                continue;
-            }
-            if root
-                .lstat_child(&name)
-                .is_ok_and(|i| i.kind == FileKind::Dir)
-                && remove_cache_dir(root, &name, &self.root().join(&name))?
-            {
-                report.old_versions += 1;
-            }
+fn prune_root(
+    cache: &CacheDir,
+    root: &DirHandle,
+    temp_age: Duration,
+    report: &mut PruneReport,
+) -> Result<()> {
+    let current = versioned_name();
+    for name in list(root, cache.root())? {
+        let Some(text) = name.to_str() else { continue };
+        // A writer of the tag killed before it linked it.
+        if text.starts_with(TEMP_PREFIX) {
+            report.temp_files +=
+                usize::from(remove_stale_temp(root, &name, temp_age, cache.root())?);
+            continue;
         }
-        Ok(())
-    }
-
-    /// Removes the versioned directory: renamed aside atomically, then
-    /// deleted.
-    ///
-    /// Fails, deleting nothing, when the root is not an epcache cache (see
-    /// [`prune`](Self::prune)).
-    pub fn clear(&self) -> Result<ClearReport> {
-        let Some(root) = self.open_for_maintenance()? else {
-            return Ok(ClearReport::default());
-        };
-        let versioned = self.versioned();
-        let current = OsString::from(versioned_name());
+        let is_other_version = text != current
+            && text
+                .strip_prefix('v')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !(is_other_version || text.starts_with(TRASH_PREFIX)) {
+            continue;
+        }
         if root
-            .lstat_child(&current)
-            .is_ok_and(|info| info.kind != FileKind::Dir)
+            .lstat_child(&name)
+            .is_ok_and(|i| i.kind == FileKind::Dir)
+            && remove_cache_dir(root, &name, &cache.root().join(&name))?
         {
-            return Err(Error::io(
-                "clearing",
-                &versioned,
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not a directory epcache made; left alone",
-                ),
-            ));
+            report.old_versions += 1;
         }
-        let aside = OsString::from(format!(
-            "{TRASH_PREFIX}{}-{}",
-            std::process::id(),
-            crate::freshness::now_ns()
-        ));
-        match root.rename(&current, &aside) {
-            Ok(()) => {}
-            Err(err) if is_gone(&err) => return Ok(ClearReport::default()),
-            Err(err) => return Err(Error::io("renaming", &versioned, err)),
-        }
-        remove_cache_dir(&root, &aside, &self.root().join(&aside))?;
-        Ok(ClearReport {
-            removed: Some(versioned),
-        })
     }
+    Ok(())
+}
+
+/// [`CacheDir::clear`].
+pub(super) fn clear(cache: &CacheDir) -> Result<ClearReport> {
+    let Some(root) = cache.open_for_maintenance()? else {
+        return Ok(ClearReport::default());
+    };
+    let versioned = cache.versioned();
+    let current = OsString::from(versioned_name());
+    if root
+        .lstat_child(&current)
+        .is_ok_and(|info| info.kind != FileKind::Dir)
+    {
+        return Err(Error::io(
+            "clearing",
+            &versioned,
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a directory epcache made; left alone",
+            ),
+        ));
+    }
+    let aside = OsString::from(format!(
+        "{TRASH_PREFIX}{}-{}",
+        std::process::id(),
+        platform::now_ns()
+    ));
+    match root.rename(&current, &aside) {
+        Ok(()) => {}
+        Err(err) if is_gone(&err) => return Ok(ClearReport::default()),
+        Err(err) => return Err(Error::io("renaming", &versioned, err)),
+    }
+    remove_cache_dir(&root, &aside, &cache.root().join(&aside))?;
+    Ok(ClearReport {
+        removed: Some(versioned),
+    })
 }
 
 /// Directories being deleted by `clear` are renamed to this prefix first.
@@ -247,9 +235,7 @@ fn remove_stale_temp(
     let Ok(info) = dir.lstat_child(name) else {
         return Ok(false);
     };
-    let age_ns = crate::freshness::now_ns()
-        .saturating_sub(info.mtime_ns)
-        .max(0);
+    let age_ns = platform::now_ns().saturating_sub(info.mtime_ns).max(0);
     if info.kind == FileKind::Dir || Duration::from_nanos(age_ns as u64) < temp_age {
         return Ok(false);
     }

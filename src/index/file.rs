@@ -19,10 +19,10 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use crate::cache::Healer;
-use crate::format::{
-    self, checksum, decode_bucket, decode_group_dir, decode_numbers, key_hash, Bucket, FormatError,
-    GroupDir, Head, PartKind, RawPart, Ref, RefTable, Section, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
+use crate::error::FormatError;
+use crate::index::format::{
+    self, checksum, decode_bucket, decode_group_dir, decode_numbers, key_hash, Bucket, GroupDir,
+    Head, PartKind, RawPart, Ref, RefTable, Section, KEY_EGG, KEY_LOOKUP, KEY_UNIQUE,
 };
 use crate::index::{IndexData, Owned};
 use crate::outcome::{Cause, IoCause, Lookup, Outcome};
@@ -165,12 +165,21 @@ struct Keys {
     buckets: Box<[OnceLock<Box<Bucket>>]>,
 }
 
+/// What replaces a damaged file: the cache gives each index it opens one,
+/// which scans the path entry and publishes the scan under the cache's
+/// rules, as a consult that had found the damage (`lookup`) would have.
+pub(crate) trait Heal: Send + Sync {
+    /// The scan that answers from now on, and what became of the file.
+    fn rescan(&self, path_entry: &Path, lookup: Lookup) -> (Owned, Outcome);
+}
+
 /// An index file opened by a consult, read as queries need it.
 pub(crate) struct FileIndex {
     reader: Reader,
     head: Head,
-    /// Rescans and republishes when damage shows; `None` outside a cache.
-    healer: Option<Healer>,
+    /// Rescans and republishes when damage shows; `None` for a file only
+    /// inspected, never queried.
+    healer: Option<Box<dyn Heal>>,
     entry: OnceLock<RawPart>,
     diagnosed: OnceLock<Box<[u32]>>,
     groups: OnceLock<Groups>,
@@ -191,7 +200,7 @@ fn load<T>(cell: &OnceLock<T>, init: impl FnOnce() -> Result<T, Damage>) -> Resu
 
 impl FileIndex {
     /// An index over a file whose head [`open`] read and checked.
-    pub(crate) fn new(reader: Reader, head: Head, healer: Option<Healer>) -> FileIndex {
+    pub(crate) fn new(reader: Reader, head: Head, healer: Option<Box<dyn Heal>>) -> FileIndex {
         FileIndex {
             reader,
             head,
@@ -207,7 +216,7 @@ impl FileIndex {
 
     /// The same index, replacing itself with a scan through `healer` when
     /// it finds damage.
-    pub(crate) fn with_healer(mut self, healer: Healer) -> FileIndex {
+    pub(crate) fn with_healer(mut self, healer: Box<dyn Heal>) -> FileIndex {
         self.healer = Some(healer);
         self
     }
@@ -281,8 +290,10 @@ impl FileIndex {
                 let lookup = damage.lookup();
                 let (owned, outcome) = match &self.healer {
                     Some(healer) => healer.rescan(path_entry, lookup),
+                    // Nothing to rescan with: an empty answer marked
+                    // incomplete, which no caller takes for the truth.
                     None => (
-                        crate::scan(path_entry).into_owned(),
+                        Owned::new(IndexData::default(), false),
                         Outcome {
                             lookup,
                             publish: None,

@@ -1,7 +1,7 @@
 use super::*;
-use crate::file_index::{Damage, FileIndex};
+use crate::index::file::{Damage, FileIndex};
 use crate::index::{DistFacts, IndexBuilder, Kind, Part, Rec};
-use crate::query::{Environment, Selection};
+use crate::index::{Environment, Selection};
 use crate::Index;
 use std::path::{Path, PathBuf};
 
@@ -76,7 +76,7 @@ fn rich(n: usize, seed: u64) -> IndexData {
             if rng.below(9) == 0 { "_Ünï" } else { "" }
         );
         let version = format!("{}.{}", rng.below(5), i);
-        let lookup = crate::pystr::normalize_name(&name);
+        let lookup = crate::index::name::normalize_name(&name);
         let unique_from_stem = match rng.below(6) {
             0 => None,
             1 => Some(format!("{lookup}-other")),
@@ -154,7 +154,7 @@ fn owned(data: &IndexData, path: &str) -> Index {
 }
 
 fn rendered_record(part: Part<'_>, d: Rec<'_>) -> String {
-    let opt = |s: Option<crate::index::Span>| s.map(|s| part.str(s).to_owned());
+    let opt = |s: Option<crate::index::schema::Span>| s.map(|s| part.str(s).to_owned());
     let eps: Vec<_> = d
         .entry_points()
         .range()
@@ -194,7 +194,7 @@ fn all(part: &RawPart) -> Vec<(Part<'_>, Rec<'_>)> {
 /// matters in the thousands of probes below).
 fn digest_record(h: &mut impl std::hash::Hasher, part: Part<'_>, d: Rec<'_>) {
     use std::hash::Hash;
-    let opt = |s: Option<crate::index::Span>| s.map(|s| part.str(s));
+    let opt = |s: Option<crate::index::schema::Span>| s.map(|s| part.str(s));
     let strings = (part.str(d.child()), part.str(d.lookup_key()));
     (d.number(), d.kind(), d.shadowed(), strings).hash(h);
     (
@@ -686,9 +686,21 @@ fn other_versions_and_magic_are_named() {
     let data = rich(2, 1);
     let mut bytes = encode_plain(&data, 0, b"");
     bytes[16] = 9;
-    assert_eq!(parse_head(&bytes).err(), Some(FormatError::Version(9)));
+    assert_eq!(
+        parse_head(&bytes).err(),
+        Some(FormatError::Version {
+            found: 9,
+            expected: FORMAT_VERSION
+        })
+    );
     bytes[16] = 2;
-    assert_eq!(parse_head(&bytes).err(), Some(FormatError::Version(2)));
+    assert_eq!(
+        parse_head(&bytes).err(),
+        Some(FormatError::Version {
+            found: 2,
+            expected: FORMAT_VERSION
+        })
+    );
     assert_eq!(
         parse_head(b"PK\x03\x04 not ours").err(),
         Some(FormatError::BadMagic)
@@ -802,7 +814,7 @@ fn a_hundred_thousand_distributions_round_trip_through_a_file() {
     let bytes = encode_plain(&data, 0, b"/big");
     let mut file = tempfile::tempfile().unwrap();
     std::io::Write::write_all(&mut file, &bytes).unwrap();
-    let (reader, head) = crate::file_index::open(file, bytes.len() as u64).unwrap();
+    let (reader, head) = crate::index::file::open(file, bytes.len() as u64).unwrap();
     assert_eq!(head.dist_count as usize, N);
     let lazy = Index::from_file(PathBuf::from("/big"), FileIndex::new(reader, head, None));
     let owned = owned(&data, "/big");

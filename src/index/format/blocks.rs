@@ -11,7 +11,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::index::Span;
+use crate::index::schema::Span;
 
 /// Where a section or block lies in the file, and the xxh3-64 of its bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

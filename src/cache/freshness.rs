@@ -10,60 +10,13 @@
 //! same clock tick would leave the timestamp unchanged and the stale file
 //! trusted forever. A timestamp in the future counts as too fresh.
 
-use std::io;
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::platform::FileInfo;
+use crate::index::Key;
 
 /// The default time a directory must be left alone before its index is
 /// published.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
-
-/// What one `stat` of a path entry says about its contents.
-///
-/// The device number is deliberately not part of it: every NFS client (and
-/// every FUSE mount) numbers its mounts itself, so one directory seen from
-/// several machines sharing a home directory has one inode, mtime and ctime
-/// but a different `st_dev` on each. Without the device they agree on the
-/// key and share one index file (see `docs/design.md`, "One home shared by
-/// many machines"). Another directory is still told apart by its inode and
-/// by a ctime that no one can set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime_ns: i64,
-    /// Status change time, nanoseconds since the Unix epoch (Unix only;
-    /// equal to `mtime_ns` elsewhere).
-    pub ctime_ns: i64,
-    /// Inode number (Unix only; 0 elsewhere).
-    pub inode: u64,
-    /// Size in bytes as reported by `stat`.
-    pub size: u64,
-}
-
-impl Key {
-    /// Stats `path` (following symlinks, as `os.listdir` does).
-    pub fn observe(path: &Path) -> io::Result<Key> {
-        crate::platform::stat(path).map(|info| Key::from_info(&info))
-    }
-
-    /// The key a `stat` gives.
-    pub(crate) fn from_info(info: &FileInfo) -> Key {
-        Key {
-            mtime_ns: info.mtime_ns,
-            ctime_ns: info.ctime_ns,
-            inode: info.inode,
-            size: info.size,
-        }
-    }
-
-    /// The later of mtime and ctime: the last moment anything about the
-    /// entry changed that a reader could notice.
-    pub fn newest_change_ns(&self) -> i64 {
-        self.mtime_ns.max(self.ctime_ns)
-    }
-}
 
 /// Whether a key is old enough to publish an index for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,19 +96,6 @@ impl std::fmt::Display for Settledness {
     }
 }
 
-/// Nanoseconds since the Unix epoch, negative before it.
-pub(crate) fn system_time_ns(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_nanos()).unwrap_or(i64::MAX),
-    }
-}
-
-/// The current time in nanoseconds since the Unix epoch.
-pub(crate) fn now_ns() -> i64 {
-    system_time_ns(SystemTime::now())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,15 +155,6 @@ mod tests {
         assert_eq!(
             Settledness::of(&key(now, now), now, Duration::ZERO),
             Settledness::Settled
-        );
-    }
-
-    #[test]
-    fn system_time_conversion_handles_pre_epoch() {
-        assert_eq!(system_time_ns(UNIX_EPOCH + Duration::from_secs(2)), 2 * SEC);
-        assert_eq!(
-            system_time_ns(UNIX_EPOCH - Duration::from_secs(2)),
-            -2 * SEC
         );
     }
 }

@@ -2,10 +2,9 @@
 //! precedence: path order first, then each entry's discovery order.
 
 use std::collections::HashSet;
-use std::path::Path;
 
+use crate::index::name::{legacy_normalize_name, normalize_name};
 use crate::index::{Distribution, EntryPoint, GroupDist, GroupDists, Index};
-use crate::pystr::{legacy_normalize_name, normalize_name};
 
 /// Which entry points to return, like `EntryPoints.select(group=, name=)`:
 /// every field that is set must match exactly.
@@ -48,11 +47,6 @@ impl Environment {
     /// Wraps indexes that are already in `sys.path` order.
     pub fn from_indexes(indexes: Vec<Index>) -> Self {
         Environment { indexes }
-    }
-
-    /// Scans every path entry afresh, bypassing any cache.
-    pub fn scan<P: AsRef<Path>>(path_entries: impl IntoIterator<Item = P>) -> Self {
-        Environment::from_indexes(path_entries.into_iter().map(crate::scan).collect())
     }
 
     /// The per-entry indexes, in path order.

@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
-use crate::freshness::Key;
-use crate::index::{IndexData, Kind};
+use crate::error::FormatError;
+use crate::index::schema::{IndexData, Kind};
+use crate::index::Key;
 
 pub(crate) use blocks::{
     checksum, decode_bucket, decode_group_dir, decode_numbers, decode_refs, key_hash, Bucket,
@@ -31,6 +32,11 @@ pub(crate) use blocks::{
 use blocks::{encode_group_dir, group_dir_len, BucketWriter, Fields, REF_LEN};
 pub(crate) use part::{record, PartKind, RawPart};
 use part::{PartTooLarge, PartWriter, DIST_LEN};
+
+/// The largest cache file that is written or read. Real indexes are
+/// kilobytes to a few megabytes; anything past this is not one epcache
+/// wrote.
+pub(crate) const MAX_FILE_LEN: u64 = 2 << 30;
 
 /// The first eight bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"EPCACHE\0";
@@ -164,40 +170,6 @@ impl Head {
     }
 }
 
-/// Why a file is not a usable cache file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FormatError {
-    /// Shorter than its header says.
-    Truncated,
-    /// Longer than its header says.
-    TrailingBytes,
-    /// Not an epcache index file at all.
-    BadMagic,
-    /// Written by another format version.
-    Version(u32),
-    /// The checksum of the head, or of the whole file, does not match.
-    Checksum,
-    /// The checksum of one section or block does not match.
-    SectionChecksum(String),
-    /// A section or block does not decode, or points out of range.
-    Invalid(String),
-}
-
-impl std::fmt::Display for FormatError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FormatError::Truncated => f.write_str("truncated"),
-            FormatError::TrailingBytes => f.write_str("has trailing bytes"),
-            FormatError::BadMagic => f.write_str("not an epcache index file"),
-            FormatError::Version(v) => write!(f, "format version {v}, expected {FORMAT_VERSION}"),
-            FormatError::Checksum => f.write_str("checksum mismatch"),
-            FormatError::SectionChecksum(what) => write!(f, "checksum mismatch in the {what}"),
-            FormatError::Invalid(why) => write!(f, "invalid: {why}"),
-        }
-    }
-}
-
 /// An index too large for one cache file.
 #[derive(Debug)]
 pub(crate) struct TooLarge(String);
@@ -219,7 +191,10 @@ pub(crate) fn head_len(bytes: &[u8]) -> Result<usize, FormatError> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or(FormatError::Truncated)?;
     if version != FORMAT_VERSION {
-        return Err(FormatError::Version(version));
+        return Err(FormatError::Version {
+            found: version,
+            expected: FORMAT_VERSION,
+        });
     }
     let fixed = bytes.get(..FIXED_LEN).ok_or(FormatError::Truncated)?;
     let field =
@@ -372,7 +347,7 @@ fn append(
 ) -> Result<Ref, TooLarge> {
     let start = out.len();
     write(out).map_err(|PartTooLarge| TooLarge("a part of 256 MiB or more".into()))?;
-    if out.len() as u64 > crate::cache::MAX_INDEX_FILE {
+    if out.len() as u64 > MAX_FILE_LEN {
         return Err(TooLarge(format!("more than {} bytes", out.len())));
     }
     // Both fit: the file is at most 2 GiB.
@@ -638,7 +613,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
         .section(Section::Fingerprint)
         .map_or(0, |r| r.len as usize);
     let body_len = bytes.len().saturating_sub(head.head_len);
-    let file = crate::file_index::FileIndex::in_memory(Arc::from(bytes), head.clone());
+    let file = crate::index::file::FileIndex::in_memory(Arc::from(bytes), head.clone());
     let info = |name: String, r: Ref| SectionInfo {
         name,
         offset: r.offset.into(),
@@ -647,7 +622,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
     let mut blocks = Vec::new();
     if let Ok(dir) = file
         .section(Section::Groups)
-        .and_then(|b| decode_group_dir(b, head.body()).map_err(crate::file_index::Damage::invalid))
+        .and_then(|b| decode_group_dir(b, head.body()).map_err(crate::index::file::Damage::invalid))
     {
         for (i, &(_, r)) in dir.groups.iter().enumerate() {
             blocks.push(info(format!("part of group {}", dir.name(i)), r));
@@ -656,7 +631,7 @@ pub fn inspect(bytes: &[u8]) -> Result<CacheFile, FormatError> {
     for (section, what) in [(Section::Keys, "bucket"), (Section::Pages, "page")] {
         if let Ok(refs) = file
             .section(section)
-            .and_then(|b| decode_refs(&b, head.body()).map_err(crate::file_index::Damage::invalid))
+            .and_then(|b| decode_refs(&b, head.body()).map_err(crate::index::file::Damage::invalid))
         {
             blocks.extend(
                 refs.iter()

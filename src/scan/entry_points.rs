@@ -2,7 +2,7 @@
 //! `Sectioned` parser, except that a bad line is dropped with a diagnostic
 //! instead of failing the whole environment.
 
-use crate::pystr::{py_splitlines, py_strip};
+use super::pystr::{py_splitlines, py_strip};
 
 /// One entry point as written: `(group, name, value)`, borrowed from the
 /// file's bytes so that parsing allocates nothing per entry point.

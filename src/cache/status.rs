@@ -7,9 +7,9 @@ use std::fmt;
 #[cfg(any(feature = "serde", feature = "python"))]
 use std::path::Path;
 
-use crate::cache::Status;
 #[cfg(any(feature = "serde", feature = "python"))]
-use crate::freshness::Settledness;
+use crate::cache::freshness::Settledness;
+use crate::cache::Status;
 
 /// One field's value.
 #[cfg(any(feature = "serde", feature = "python"))]
@@ -71,7 +71,9 @@ impl Status {
             ),
             (
                 "write_refusal",
-                Field::or_null(self.write_refusal.clone(), Field::Text),
+                Field::or_null(self.write_refusal.as_ref(), |cause| {
+                    Field::Text(cause.to_string())
+                }),
             ),
             (
                 "fingerprint_entries",

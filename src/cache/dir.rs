@@ -5,23 +5,24 @@
 //! version (`v1`). Each index file is named by the blake3 hash of the
 //! absolute path entry's bytes.
 //!
-//! Safety rules (Unix): a directory owned by another user, writable by
-//! other users, or that is a symlink, is never used; nor is a root whose
-//! path passes through another user's symlink. Writing goes through
-//! descriptors opened with `O_NOFOLLOW`. A missing directory is created
-//! private to the user, but never inside a directory that belongs to
-//! another (non-root) user: that is the `sudo` case, where root would
-//! otherwise leave root-owned files in someone's home.
+//! Whom it trusts is `trust`'s rule. Writing goes through descriptors
+//! opened with `O_NOFOLLOW`; a missing directory is created private to
+//! the user. `clear` and `prune` are in `maintenance`.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use crate::format::FORMAT_VERSION;
-use crate::freshness::now_ns;
-use crate::outcome::Cause;
-use crate::platform::{self, DirHandle, FileInfo, FileKind};
+use super::maintenance::{self, ClearReport, PruneReport};
+use super::trust::{
+    check_links_above, check_may_create_under, check_own_private_dir, owned_by_current_user,
+    refusal_for_open, unwritable, WriteRefusal,
+};
+use crate::error::Result;
+use crate::index::format::FORMAT_VERSION;
+use crate::platform::{self, now_ns, DirHandle};
 
 /// The environment variable that overrides the cache location.
 pub const ENV_DIR: &str = "EPCACHE_DIR";
@@ -215,6 +216,26 @@ impl CacheDir {
         }
         Ok(Some(root))
     }
+
+    /// Removes temporary files older than `temp_age`, index files whose path
+    /// entry is gone or that do not decode, and directories of other format
+    /// versions.
+    ///
+    /// Fails, deleting nothing, when the root is not an epcache cache (no
+    /// `CACHEDIR.TAG` of epcache's), is a symlink, or belongs to another
+    /// user.
+    pub fn prune(&self, temp_age: Duration) -> Result<PruneReport> {
+        maintenance::prune(self, temp_age)
+    }
+
+    /// Removes the versioned directory: renamed aside atomically, then
+    /// deleted.
+    ///
+    /// Fails, deleting nothing, when the root is not an epcache cache (see
+    /// [`prune`](Self::prune)).
+    pub fn clear(&self) -> Result<ClearReport> {
+        maintenance::clear(self)
+    }
 }
 
 /// The versioned directory's name: `v` and the format version.
@@ -289,7 +310,7 @@ fn has_own_tag(root: &DirHandle) -> bool {
     let Ok((mut file, info)) = root.open_file_nofollow(OsStr::new(TAG_NAME)) else {
         return false;
     };
-    if !info.is_regular() || !info.owned_by_current_user() {
+    if !info.is_regular() || !owned_by_current_user(&info) {
         return false;
     }
     let mut text = Vec::new();
@@ -311,140 +332,8 @@ fn is_new_root(dir: &DirHandle) -> bool {
 
 const TAG_NAME: &str = "CACHEDIR.TAG";
 
-/// Why the cache directory cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum WriteRefusal {
-    /// A directory belongs to another user, is writable by others, or is a
-    /// symlink.
-    Foreign(String),
-    /// Creating or writing failed.
-    Unwritable(Cause),
-}
-
-fn unwritable(action: &str, path: &Path, err: io::Error) -> WriteRefusal {
-    WriteRefusal::Unwritable(Cause::io(
-        format!("{action} {}", path.display()),
-        Some(path),
-        err,
-    ))
-}
-
-/// Why a cache directory could not be opened without following symlinks.
-fn refusal_for_open(path: &Path, err: io::Error) -> WriteRefusal {
-    match platform::lstat(path) {
-        Ok(info) => match check_own_private_dir(path, &info) {
-            Err(refusal) => refusal,
-            Ok(()) => unwritable("opening", path, err),
-        },
-        Err(_) => unwritable("opening", path, err),
-    }
-}
-
 fn refused(root: &Path, why: &str) -> crate::Error {
     crate::Error::refused("using cache directory", root, why)
-}
-
-impl WriteRefusal {
-    /// The human-readable reason.
-    pub(crate) fn reason(&self) -> String {
-        match self {
-            WriteRefusal::Foreign(why) => why.clone(),
-            WriteRefusal::Unwritable(cause) => cause.to_string(),
-        }
-    }
-
-    /// The reason as a [`Cause`].
-    pub(crate) fn cause(&self) -> Cause {
-        match self {
-            WriteRefusal::Foreign(why) => Cause::Refused(why.clone()),
-            WriteRefusal::Unwritable(cause) => cause.clone(),
-        }
-    }
-}
-
-/// `info` comes from `lstat` or `fstat`: a symlink is refused, never
-/// followed.
-fn check_own_private_dir(dir: &Path, info: &FileInfo) -> Result<(), WriteRefusal> {
-    if info.kind == FileKind::Symlink {
-        return Err(WriteRefusal::Foreign(format!(
-            "{} is a symbolic link, which epcache does not follow",
-            dir.display()
-        )));
-    }
-    if !info.is_dir() {
-        return Err(WriteRefusal::Unwritable(Cause::Refused(format!(
-            "{} is not a directory",
-            dir.display()
-        ))));
-    }
-    if !info.owned_by_current_user() {
-        return Err(WriteRefusal::Foreign(format!(
-            "{} belongs to another user",
-            dir.display()
-        )));
-    }
-    if info.writable_by_others() {
-        return Err(WriteRefusal::Foreign(format!(
-            "{} is writable by other users",
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Refuses a cache root whose path passes through a symlink that belongs
-/// to another ordinary user: whoever owns a link decides where it leads,
-/// so it could steer root (`sudo -E` keeps the user's `HOME`) into any
-/// directory of root's.
-fn check_links_above(root: &Path) -> Result<(), WriteRefusal> {
-    for ancestor in root.ancestors().skip(1) {
-        if ancestor.as_os_str().is_empty() {
-            continue;
-        }
-        let Ok(info) = platform::lstat(ancestor) else {
-            continue;
-        };
-        if info.kind == FileKind::Symlink && !info.owned_by_current_user() && !info.owned_by_root()
-        {
-            return Err(WriteRefusal::Foreign(format!(
-                "{} is a symbolic link that belongs to another user",
-                ancestor.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses to create `dir` when its nearest existing ancestor belongs to
-/// another ordinary user: the `sudo` case, where root would otherwise leave
-/// root-owned files in someone's home. When that ancestor is a symlink,
-/// both the link and what it points to must be the user's (or root's): a
-/// link a user planted in their home does not make root's files theirs,
-/// nor theirs root's.
-fn check_may_create_under(dir: &Path) -> Result<(), WriteRefusal> {
-    let Some((ancestor, link)) = dir
-        .ancestors()
-        .skip(1)
-        .filter(|a| !a.as_os_str().is_empty())
-        .find_map(|a| platform::lstat(a).ok().map(|info| (a, info)))
-    else {
-        return Ok(());
-    };
-    let mut owners = vec![link];
-    if link.kind == FileKind::Symlink {
-        owners.push(platform::stat(ancestor).map_err(|err| unwritable("stat", ancestor, err))?);
-    }
-    if owners
-        .iter()
-        .any(|info| !info.owned_by_current_user() && !info.owned_by_root())
-    {
-        return Err(WriteRefusal::Foreign(format!(
-            "would create {} inside {}, which belongs to another user",
-            dir.display(),
-            ancestor.display()
-        )));
-    }
-    Ok(())
 }
 
 /// Whether a file name in the versioned directory is an index file
