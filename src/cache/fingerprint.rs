@@ -213,4 +213,46 @@ mod tests {
         let (_, n) = take(&DirHandle::open(tmp.path()).unwrap()).unwrap();
         assert_eq!(n, 2);
     }
+
+    /// A provisional index file carries its fingerprint, so the
+    /// fingerprint's encoding is part of the file format: a change to it
+    /// must come with a new `FORMAT_VERSION` and a new golden file (made
+    /// with `EPCACHE_BLESS=1 cargo test --lib golden`), never by accident.
+    #[test]
+    fn golden_fingerprint_bytes() {
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(format!("fingerprint-v{}.bin", crate::index::FORMAT_VERSION));
+        let entries = vec![
+            entry("Foo_Bar-1.0.dist-info".into(), Key::default()),
+            Entry {
+                name: "ünïcode-2.0.egg-info".to_owned(),
+                mtime_ns: -1_000_000_007,
+                ctime_ns: 1_690_000_000_000_000_002,
+                inode: u64::MAX - 4242,
+            },
+            Entry {
+                name: "legacy.egg-link".to_owned(),
+                mtime_ns: i64::MAX,
+                ctime_ns: i64::MIN,
+                inode: 0,
+            },
+        ];
+        let bytes = wincode::serialize(&entries).unwrap();
+        if std::env::var_os("EPCACHE_BLESS").is_some() {
+            fs::write(&golden, &bytes).unwrap();
+        }
+        let expected = fs::read(&golden).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; a new format version needs its golden file (EPCACHE_BLESS=1)",
+                golden.display()
+            )
+        });
+        assert!(
+            bytes == expected,
+            "the fingerprint's encoding changed without a new FORMAT_VERSION"
+        );
+        assert_eq!(entry_count(&expected), Some(3));
+        assert!(same(&expected, &bytes));
+    }
 }
