@@ -107,6 +107,8 @@ mod format;
 mod freshness;
 mod index;
 mod maintenance;
+#[cfg(any(test, feature = "python"))]
+mod memo;
 mod metadata;
 mod outcome;
 mod pipeline;
