@@ -138,8 +138,8 @@ import epcache
 paths = sys.path + sys.argv[1:]
 epcache.rebuild(paths)
 print(json.dumps([
-    {"path": s.get("path", p), "lookup": s.get("lookup"), "text": s.get("text")}
-    for p, s in zip(paths, epcache.status(paths))
+    {"path_entry": s["path_entry"], "verdict": s["verdict"], "reason": s["reason"]}
+    for s in epcache.status(paths)
 ]))
 """
 
@@ -476,7 +476,7 @@ def main():
     log("publishing the indexes (EPCACHE_SETTLE_SECS=0)")
     status = json.loads(run([pythons["enabled"], "-c", PUBLISH, cwd, tests],
                             env=dict(env, EPCACHE_SETTLE_SECS="0")).stdout)
-    missed = [s for s in status if s["lookup"] not in ("hit", "no-entry")]
+    missed = [s for s in status if s["verdict"] not in ("hit", "no-entry")]
     if missed:
         log(f"WARNING: not every path entry is a hit after the rebuild: {missed}")
     tmp = tempfile.mkdtemp(prefix="bench-python-")

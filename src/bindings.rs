@@ -7,20 +7,11 @@
 //! [`Snapshot`]; the Python side then asks it for exactly what a query needs
 //! (one group's entry points, one distribution), as plain tuples of `str`.
 //!
-//! # The per-process memo
-//!
-//! The last snapshot is kept. A call with the same path entries stats every
-//! entry (the same freshness check a consult makes) and returns the *same*
-//! `Snapshot` object when every key is unchanged, so the Python side can
-//! keep the objects it built for it, and a repeated query costs one `stat`
-//! per entry. This is the per-process reuse stock `importlib.metadata`
-//! makes too (its `FastPath.lookup` is cached on each entry's mtime), so it
-//! also covers entries too fresh to publish, a disabled cache, and
-//! provisional files. It is kept under the key each consult's answer
-//! describes (the key the index file matched, or the one the scan opened
-//! the entry with), so a first query stats each entry once, in its consult;
-//! a key that moved during a scan makes the next call consult again. It is
-//! not used when a scan was incomplete (the next call scans again).
+//! The last snapshot is kept by the per-process memo (`crate::memo`, which
+//! states its rules): a repeated call with unchanged path entries returns
+//! the *same* `Snapshot` object, so the Python side can keep the objects it
+//! built for it. This module only translates between Python objects and
+//! the memo.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -31,10 +22,9 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use crate::cache::absolute;
+use crate::cache::memo::{Answer, Memo};
 use crate::cache::status::Field;
-use crate::Key;
-use crate::{Cache, Consulted, Distribution, Environment, Lookup, Outcome, Publish, Selection};
+use crate::{Consulted, Distribution, Environment, Key, Outcome, Publish, Selection};
 
 /// `(name, version, unique_key, entry position, metadata name, kind)`.
 type DistTuple<'a> = (
@@ -49,43 +39,8 @@ type DistTuple<'a> = (
 /// `(path, lookup code, publish code or None, text, distributions)`.
 type RebuildTuple = (OsString, &'static str, Option<&'static str>, String, usize);
 
-/// What the module counts, for `epcache.stats()` and the tests.
-#[derive(Default, Clone, Copy)]
-struct Counters {
-    /// Calls to `snapshot`.
-    snapshots: u64,
-    /// Calls answered by the memo after stat-ing every entry.
-    memo_reuses: u64,
-    /// Path entries consulted through the cache.
-    consults: u64,
-    /// Consults answered from a cache file (plain or verified hit).
-    hits: u64,
-    /// Consults that scanned the path entry.
-    scans: u64,
-}
-
-struct Memo {
-    given: Vec<PathBuf>,
-    absolute: Vec<PathBuf>,
-    keys: Vec<Option<Key>>,
-    snapshot: Py<Snapshot>,
-}
-
-struct State {
-    cache: Cache,
-    memo: Option<Memo>,
-    counters: Counters,
-}
-
-impl State {
-    fn from_env() -> State {
-        State {
-            cache: Cache::from_env(),
-            memo: None,
-            counters: Counters::default(),
-        }
-    }
-}
+/// The module's state: the cache, the last snapshot and the counters.
+type State = Memo<Py<Snapshot>>;
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
@@ -134,14 +89,6 @@ fn path_entries(paths: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
         entries.push(item.extract::<PathBuf>()?);
     }
     Ok(entries)
-}
-
-/// Whether an entry's consult may be remembered under the key it describes
-/// ([`Consulted::key`]): when its answer is complete. That holds for a
-/// too-fresh directory too: within one process the memo answers as stock's
-/// own lookup cache does, which is keyed on each path entry's mtime alone.
-fn memoizable(consulted: &Consulted) -> bool {
-    consulted.index.is_complete()
 }
 
 /// The combined indexes of one `sys.path`, as of one call.
@@ -430,44 +377,15 @@ impl Snapshot {
 fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> {
     guarded(|| {
         let given = path_entries(paths)?;
-        let absolute: Vec<PathBuf> = given.iter().map(|p| absolute(p)).collect();
         with_state(|state| {
-            state.counters.snapshots += 1;
-            // A repeated query: one stat per entry tells whether the last
-            // answer still holds.
-            if let Some(memo) = &state.memo {
-                if memo.given == given
-                    && memo.absolute == absolute
-                    && absolute
-                        .iter()
-                        .zip(&memo.keys)
-                        .all(|(p, key)| Key::observe(p).ok() == *key)
-                {
-                    state.counters.memo_reuses += 1;
-                    return Ok(memo.snapshot.clone_ref(py));
-                }
-            }
-            // Each consult takes the key its answer describes; that is the
-            // key the memo is kept under, so no stat is taken twice.
-            let consulted: Vec<Consulted> = given.iter().map(|p| state.cache.consult(p)).collect();
-            let memoized = consulted.iter().all(memoizable);
-            for c in &consulted {
-                state.counters.consults += 1;
-                if c.outcome.is_hit() {
-                    state.counters.hits += 1;
-                } else if c.outcome.lookup != Lookup::NoEntry {
-                    state.counters.scans += 1;
-                }
-            }
-            let keys: Vec<Option<Key>> = consulted.iter().map(|c| c.key).collect();
-            let snapshot = Py::new(py, Snapshot::new(consulted, memoized))?;
-            state.memo = memoized.then(|| Memo {
-                given,
-                absolute,
-                keys,
-                snapshot: snapshot.clone_ref(py),
-            });
-            Ok(snapshot)
+            let answer = state.answer(given, |consulted, memoized| {
+                Py::new(py, Snapshot::new(consulted, memoized))
+            })?;
+            // A kept snapshot is shared, so a reuse returns the same object.
+            Ok(match answer {
+                Answer::Kept(snapshot) => snapshot.clone_ref(py),
+                Answer::Fresh(snapshot) => snapshot,
+            })
         })
     })
 }
@@ -478,24 +396,21 @@ fn snapshot(py: Python<'_>, paths: &Bound<'_, PyAny>) -> PyResult<Py<Snapshot>> 
 fn rebuild(paths: &Bound<'_, PyAny>) -> PyResult<Vec<RebuildTuple>> {
     guarded(|| {
         let given = path_entries(paths)?;
-        Ok(with_state(|state| {
-            state.memo = None;
-            given
-                .into_iter()
-                .map(|path| {
-                    let consulted = state.cache.rebuild(&path);
-                    let o = consulted.outcome;
-                    (
-                        path.into_os_string(),
-                        o.lookup.code(),
-                        o.publish.as_ref().map(Publish::code),
-                        o.to_string(),
-                        consulted.index.len(),
-                    )
-                })
-                .collect()
-        }))
+        let rebuilt = with_state(|state| state.rebuild(&given));
+        Ok(given.into_iter().zip(rebuilt).map(rebuild_tuple).collect())
     })
+}
+
+/// One rebuilt path entry, named as given.
+fn rebuild_tuple((path, consulted): (PathBuf, Consulted)) -> RebuildTuple {
+    let o = consulted.outcome;
+    (
+        path.into_os_string(),
+        o.lookup.code(),
+        o.publish.as_ref().map(Publish::code),
+        o.to_string(),
+        consulted.index.len(),
+    )
 }
 
 /// Reports on each path entry without scanning or writing: a list of dicts.
@@ -504,7 +419,7 @@ fn status<'py>(py: Python<'py>, paths: &Bound<'py, PyAny>) -> PyResult<Vec<Bound
     guarded(|| {
         let given = path_entries(paths)?;
         let statuses: Vec<_> =
-            with_state(|state| given.iter().map(|p| state.cache.status(p)).collect());
+            with_state(|state| given.iter().map(|p| state.cache().status(p)).collect());
         statuses
             .into_iter()
             .map(|s| {
@@ -541,19 +456,19 @@ fn field<'py>(py: Python<'py>, value: Field<'_>) -> PyResult<Bound<'py, PyAny>> 
 /// The cache directory in use, or `None` when the cache is disabled.
 #[pyfunction]
 fn cache_dir() -> Option<OsString> {
-    with_state(|state| state.cache.dir().map(|d| d.root().as_os_str().to_owned()))
+    with_state(|state| state.cache().dir().map(|d| d.root().as_os_str().to_owned()))
 }
 
 /// The settle time in force, in seconds.
 #[pyfunction]
 fn settle_secs() -> f64 {
-    with_state(|state| state.cache.settle().as_secs_f64())
+    with_state(|state| state.cache().settle().as_secs_f64())
 }
 
 /// What this process's queries did so far.
 #[pyfunction]
 fn counters(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let c = with_state(|state| state.counters);
+    let c = with_state(|state| state.counters());
     let d = PyDict::new(py);
     d.set_item("snapshots", c.snapshots)?;
     d.set_item("memo_reuses", c.memo_reuses)?;
@@ -567,11 +482,7 @@ fn counters(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// `EPCACHE_SETTLE_SECS` again. Counters are kept.
 #[pyfunction]
 fn reset() {
-    with_state(|state| {
-        let counters = state.counters;
-        *state = State::from_env();
-        state.counters = counters;
-    })
+    with_state(State::reset)
 }
 
 /// epcache's native module: the cache, consulted from Python.

@@ -169,10 +169,11 @@ def rebuild(args):
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
-        if args.quiet and r["lookup"] == "no-entry":
+        if args.quiet and r["verdict"] == "no-entry":
             continue
-        publish = r["publish"] or r["lookup"]
-        print(f"{publish:<22} {r['distributions']:>5} dists  {r['path'] or repr(r['path'])}")
+        publish = r["publish"] or r["verdict"]
+        path_entry = r["path_entry"] or repr(r["path_entry"])
+        print(f"{publish:<22} {r['distributions']:>5} dists  {path_entry}")
         if not args.quiet and r["publish"] not in ("published", "published-provisional", None):
             print(f"{'':<22} {r['text']}")
     return 0

@@ -631,10 +631,14 @@ def _paths(paths):
 def rebuild(paths=None):
     """Rebuilds the index of each path entry (``sys.path`` by default).
 
-    Returns one dict per entry: ``path``, ``lookup``, ``publish`` (codes),
-    ``text`` and ``distributions`` (how many were found).
+    Returns one dict per entry, with the names ``status()`` uses for the
+    same things: ``path_entry``, ``verdict`` (the lookup's code;
+    ``"skipped"`` when the file was not read because it is rebuilt
+    anyway), ``publish`` (the publish's code, or ``None``), ``text`` (what
+    happened, lookup and publish together) and ``distributions`` (how
+    many were found).
     """
-    keys = ("path", "lookup", "publish", "text", "distributions")
+    keys = ("path_entry", "verdict", "publish", "text", "distributions")
     result = [dict(zip(keys, row)) for row in _native.rebuild(_paths(paths))]
     _views.clear()
     return result

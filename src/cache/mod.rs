@@ -25,6 +25,9 @@ mod dir;
 mod fingerprint;
 pub(crate) mod freshness;
 mod maintenance;
+// The library side of the Python bindings' per-process memo.
+#[cfg(any(test, feature = "python"))]
+pub(crate) mod memo;
 pub(crate) mod status;
 mod trust;
 

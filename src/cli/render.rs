@@ -226,9 +226,9 @@ fn display_entry(path: &std::path::Path) -> String {
 #[derive(Serialize)]
 struct RebuiltJson {
     path_entry: String,
-    lookup: &'static str,
+    verdict: &'static str,
     publish: Option<&'static str>,
-    reason: String,
+    text: String,
     distributions: usize,
     entry_points: usize,
 }
@@ -239,9 +239,9 @@ pub fn rebuilt(out: &mut impl Write, rebuilt: &[Consulted], json: bool) -> io::R
             .iter()
             .map(|c| RebuiltJson {
                 path_entry: c.index.path_entry().display().to_string(),
-                lookup: c.outcome.lookup.code(),
+                verdict: c.outcome.lookup.code(),
                 publish: c.outcome.publish.as_ref().map(|p| p.code()),
-                reason: c.outcome.to_string(),
+                text: c.outcome.to_string(),
                 distributions: c.index.len(),
                 entry_points: c.index.entry_point_count(),
             })

@@ -259,6 +259,19 @@ def test_in_place_edit_of_entry_points_txt_is_not_seen(tmp_path, on_path):
     agree()
 
 
+def test_rebuild_rows_use_the_names_of_status(tmp_path):
+    """epcache.rebuild() and epcache.status() name the same things alike."""
+    write_dist(tmp_path / "r", "rebuilt")
+    entry = str(tmp_path / "r")
+    (row,) = epcache.rebuild([entry])
+    assert set(row) == {"path_entry", "verdict", "publish", "text", "distributions"}, row
+    assert row["verdict"] == "skipped" and row["publish"] == "published", row
+    (status,) = epcache.status([entry])
+    assert status["verdict"] == "hit", status
+    assert row["path_entry"] == status["path_entry"] == entry
+    assert row["distributions"] == status["distributions"] == 1
+
+
 def test_cache_dir_is_the_scratch_one():
     from epcache import _epcache
 
