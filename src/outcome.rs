@@ -180,8 +180,9 @@ pub enum Publish {
     /// denied, too many open files, an I/O error): the answer says what
     /// was missed, and caching it would keep it missed.
     Incomplete,
-    /// The index is too large for one cache file; the reason says how large.
-    TooLarge(String),
+    /// The index is too large for one cache file: a [`Cause::Refused`]
+    /// that says how large.
+    TooLarge(Cause),
     /// The cache directory belongs to another user, is writable by others
     /// or is a symlink: a [`Cause::Refused`] that says which.
     ForeignOwned(Cause),

@@ -554,7 +554,7 @@ impl Shared {
         let bytes = match format::encode(header, &platform::path_bytes(absolute), fingerprint, data)
         {
             Ok(bytes) => bytes,
-            Err(too_large) => return Publish::TooLarge(too_large.to_string()),
+            Err(too_large) => return Publish::TooLarge(Cause::Refused(too_large.to_string())),
         };
         let versioned = match dir.open_for_writing() {
             Ok(versioned) => versioned,
