@@ -306,16 +306,7 @@ impl DirHandle {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(err) => return Err(err.into()),
             };
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let is_dir = match entry.file_type() {
-                FileType::Directory => Some(true),
-                FileType::Symlink | FileType::Unknown => None,
-                _ => Some(false),
-            };
-            each(OsStr::from_bytes(name), is_dir);
+            report_entry(entry.file_name().to_bytes(), entry.file_type(), &mut each);
         }
         Ok(())
     }
@@ -335,16 +326,7 @@ impl DirHandle {
         )?;
         for entry in rustix::fs::Dir::new(dup)? {
             let entry = entry?;
-            let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let is_dir = match entry.file_type() {
-                FileType::Directory => Some(true),
-                FileType::Symlink | FileType::Unknown => None,
-                _ => Some(false),
-            };
-            each(OsStr::from_bytes(name), is_dir);
+            report_entry(entry.file_name().to_bytes(), entry.file_type(), &mut each);
         }
         Ok(())
     }
@@ -399,4 +381,19 @@ impl DirHandle {
             FileSystem::Other
         }
     }
+}
+
+/// Hands one listed name to `each`, with whether it is a directory when
+/// the listing says (`None` for a symlink or an unknown type, which the
+/// caller must stat); `.` and `..` are not reported.
+fn report_entry(name: &[u8], file_type: FileType, each: &mut impl FnMut(&OsStr, Option<bool>)) {
+    if name == b"." || name == b".." {
+        return;
+    }
+    let is_dir = match file_type {
+        FileType::Directory => Some(true),
+        FileType::Symlink | FileType::Unknown => None,
+        _ => Some(false),
+    };
+    each(OsStr::from_bytes(name), is_dir);
 }
