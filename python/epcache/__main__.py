@@ -1,8 +1,9 @@
 """``python -m epcache enable|disable|rebuild|status``.
 
-enable   write epcache-startup.pth into this environment's site-packages,
-         so every interpreter start calls epcache.install(); then rebuild
-disable  remove that file
+enable   write epcache-startup.pth (and the code it runs,
+         epcache-startup.bin) into this environment's site-packages, so
+         every interpreter start installs epcache's import hook; then rebuild
+disable  remove those files
 rebuild  rebuild the index of every sys.path entry of this interpreter
          (or of the PATHs given): the line an installer runs after it
          changed site-packages
@@ -16,6 +17,8 @@ import sys
 import sysconfig
 
 PTH_NAME = "epcache-startup.pth"
+# The code the .pth line runs, compiled for the interpreter that ran enable.
+CODE_NAME = "epcache-startup.bin"
 # What enable wrote before the .pth line loaded epcache._hook by its path:
 # a copy of the startup code as a top-level module beside the .pth file.
 # enable and disable remove it.
@@ -28,31 +31,62 @@ def hook_path():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_hook.py")
 
 
-def pth_line(hook):
-    """The one line of epcache-startup.pth: epcache/_startup.py, compiled
-    for this interpreter and marshalled, run with ``HOOK = hook``.
-
-    site.py executes a .pth line that starts with ``import``. Carrying the
-    code in the line means an interpreter start reads no other file and
-    searches nothing for it; see _startup.py. The code is hex, which the
-    parser reads faster than escaped bytes, and runs only under the
-    bytecode it was compiled for (its magic number, which does not change
-    within a Python minor version); an interpreter with another one stays
-    stock until `enable` runs again under it.
-    """
-    import _frozen_importlib_external as external
+def startup_code(hook):
+    """The contents of epcache-startup.bin: epcache/_startup.py, with
+    ``HOOK = hook`` put before it, compiled for this interpreter and
+    marshalled."""
     import marshal
 
     source_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_startup.py")
     with open(source_path, encoding="utf-8") as f:
-        code = compile(f.read(), source_path, "exec", dont_inherit=True)
+        source = f"HOOK = {hook!a}\n" + f.read()
+    return marshal.dumps(compile(source, source_path, "exec", dont_inherit=True))
+
+
+# The code of the .pth line, compiled by pth_line with CODE_FILE set.
+# site.py runs a venv's .pth files twice per start (the venv's site-packages
+# once for the venv and once for its prefix), so the second run must stop
+# at the finder the first one put on sys.meta_path.
+_PTH_CODE = """\
+try:
+    for x in sys.meta_path:
+        if getattr(x, "_epcache_watcher", 0):
+            break
+    else:
+        import _io
+        with _io.FileIO(CODE_FILE) as f:
+            exec(marshal.loads(f.readall()), {"sys": sys})
+except Exception:
+    pass
+"""
+
+
+def pth_line(code_file):
+    """The one line of epcache-startup.pth: it runs the code in
+    ``code_file`` (see startup_code).
+
+    site.py executes a .pth line that starts with ``import``, and parses it
+    at each of its two runs per start: parsing costs about 30 ns per
+    character, compiling Python source far more, so the line carries only
+    the marshalled code (as hex, which the parser reads faster than escaped
+    bytes) of a few statements that read the file and run it. Everything is
+    inside a ``try``, because site.py prints a traceback for an exception
+    that escapes the line (a missing file, for one). The line runs its code
+    only under the bytecode it was compiled for (the interpreter's magic
+    number, which does not change within a Python minor version; the file
+    is compiled with the line); another interpreter stays stock until
+    `enable` runs again under it.
+    """
+    import _frozen_importlib_external as external
+    import marshal
+
+    code = compile(_PTH_CODE.replace("CODE_FILE", ascii(code_file)), PTH_NAME, "exec", dont_inherit=True)
     # ascii(): site.py reads the file in the locale's encoding, so every
     # literal must be ASCII; and a line must not hold a newline.
     return (
         "import sys, marshal, _frozen_importlib_external as e; "
         f"e.MAGIC_NUMBER == {ascii(external.MAGIC_NUMBER)} and "
-        f"exec(marshal.loads(bytes.fromhex('{marshal.dumps(code).hex()}')), "
-        f"{{'sys': sys, 'HOOK': {ascii(hook)}}})\n"
+        f"exec(marshal.loads(bytes.fromhex('{marshal.dumps(code).hex()}')))\n"
     )
 
 
@@ -85,12 +119,12 @@ def _os_failure(action, path, exc):
     return CommandError(f"cannot {action} {path}: {reason}")
 
 
-def _write(target, text):
+def _write(target, data):
     """Writes a file whole (a temporary file renamed over it)."""
     temp = target + ".tmp"
     try:
-        with open(temp, "w", encoding="utf-8") as out:
-            out.write(text)
+        with open(temp, "wb") as out:
+            out.write(data if isinstance(data, bytes) else data.encode("utf-8"))
         os.replace(temp, target)
     except OSError as exc:
         try:
@@ -98,6 +132,22 @@ def _write(target, text):
         except OSError:
             pass
         raise _os_failure("write", target, exc) from None
+
+
+def write_startup(directory, hook):
+    """Writes epcache-startup.bin, then the .pth line that runs it (so the
+    line never names a file that is not there yet); returns the .pth path."""
+    directory = os.path.abspath(directory)
+    code_file = os.path.join(directory, CODE_NAME)
+    target = os.path.join(directory, PTH_NAME)
+    _write(code_file, startup_code(hook))
+    try:
+        _write(target, pth_line(code_file))
+    except CommandError:
+        if not os.path.exists(target):
+            _remove([code_file])
+        raise
+    return target
 
 
 def _compile(module):
@@ -138,10 +188,9 @@ def enable(args):
     directory = args.site_packages or site_packages()
     if not os.path.isdir(directory):
         raise CommandError(f"{directory} is not a directory")
-    target = os.path.join(directory, PTH_NAME)
     hook = hook_path()
     _compile(hook)
-    _write(target, pth_line(hook))
+    target = write_startup(directory, hook)
     _remove(_legacy_files(directory))
     print(f"enabled: {target}")
     if not args.no_rebuild:
@@ -153,7 +202,9 @@ def enable(args):
 def disable(args):
     directory = args.site_packages or site_packages()
     target = os.path.join(directory, PTH_NAME)
-    removed = _remove([target] + _legacy_files(directory))
+    # The line first: an interpreter starting meanwhile finds either both
+    # files or no line.
+    removed = _remove([target, os.path.join(directory, CODE_NAME)] + _legacy_files(directory))
     if target not in removed:
         print(f"not enabled: no {target}")
         return 0
@@ -204,7 +255,7 @@ def main(argv=None):
     p.add_argument("--site-packages", metavar="DIR", help="where to write the .pth file (default: this environment's)")
     p.add_argument("--no-rebuild", action="store_true", help="do not rebuild the indexes afterwards")
     p.set_defaults(func=enable)
-    p = sub.add_parser("disable", help="remove the .pth file that enable wrote")
+    p = sub.add_parser("disable", help="remove the files that enable wrote")
     p.add_argument("--site-packages", metavar="DIR")
     p.set_defaults(func=disable)
     for name, func, text in (

@@ -70,7 +70,7 @@ def activate():
         else:
             _patch(module)
     if pending and not watchers():
-        sys.meta_path.insert(0, _Watcher())
+        sys.meta_path.insert(0, _new_watcher())
 
 
 def watchers():
@@ -164,31 +164,51 @@ def _resolve(module, fname, stock):
 
 
 def _load_api():
-    # epcache._api, with the package loaded from the directory this file is
-    # in rather than found on sys.path: the search asks every sys.path
-    # entry's finder in turn (0.15 ms on a small venv), and this is the
-    # package the .pth line named anyway.
+    # epcache._api, and the modules of epcache it imports, loaded from the
+    # directory this file is in rather than found on sys.path: the search
+    # asks every sys.path entry's finder in turn, and this is the package
+    # the .pth line named anyway.
     api = sys.modules.get("epcache._api")
     if api is not None:
         return api
-    if "epcache" not in sys.modules and __name__ == "epcache._hook":
+    if __name__ == "epcache._hook":
         import os
-        from importlib.util import module_from_spec, spec_from_file_location
 
         directory = os.path.dirname(__file__)
-        spec = spec_from_file_location(
-            "epcache", os.path.join(directory, "__init__.py"), submodule_search_locations=[directory]
-        )
-        package = module_from_spec(spec)
-        sys.modules["epcache"] = package
-        try:
-            spec.loader.exec_module(package)
-        except BaseException:
-            del sys.modules["epcache"]
-            raise
+        if "epcache" not in sys.modules:
+            _load_source("epcache", os.path.join(directory, "__init__.py"), directory)
+        if "epcache._installer" not in sys.modules:
+            _load_source("epcache._installer", os.path.join(directory, "_installer.py"))
+        if "epcache._api" not in sys.modules:
+            _load_source("epcache._api", os.path.join(directory, "_api.py"))
     from epcache import _api
 
     return _api
+
+
+def _load_source(name, path, package_dir=None):
+    # Loads one module of epcache's own by its path, with the import
+    # system's own loader, as an import would, without the search.
+    import _frozen_importlib as bootstrap
+    import _frozen_importlib_external as external
+
+    loader = external.SourceFileLoader(name, path)
+    spec = bootstrap.ModuleSpec(name, loader, origin=path, is_package=package_dir is not None)
+    spec.has_location = True
+    spec.cached = external.cache_from_source(path)
+    if package_dir is not None:
+        spec.submodule_search_locations = [package_dir]
+    module = bootstrap.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
+    return module
 
 
 def is_stand_in(func):
@@ -241,20 +261,21 @@ class _PatchingLoader:
         return getattr(self._loader, name)
 
 
-class _Watcher:
+def _new_watcher():
     # A meta path finder that finds nothing itself: for the two target names
-    # it asks the finders after it and wraps the loader they give.
+    # it asks the finders after it and wraps the loader they give. Like the
+    # one the .pth line makes, it is a module object, which has the two
+    # attributes anyone asks a finder for and costs a tenth of a class.
+    watcher = type(sys)("epcache import watcher")
 
-    __slots__ = ()
-    _epcache_watcher = True
-
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(fullname, path=None, target=None):
         if fullname in TARGETS:
-            return _find_spec(self, fullname, path, target)
+            return _find_spec(watcher, fullname, path, target)
         return None
 
-    def __repr__(self):
-        return "<epcache import watcher>"
+    watcher.find_spec = find_spec
+    watcher._epcache_watcher = True
+    return watcher
 
 
 def _find_spec(watcher, fullname, path, target):

@@ -197,7 +197,7 @@ def test_a_broken_native_module(venv, tmp_path):
     """An epcache whose extension module cannot load (here: a copy of the
     package without it, which the .pth line names) leaves the stock
     functions, quietly."""
-    from epcache.__main__ import pth_line
+    from epcache.__main__ import write_startup
 
     stock = stock_answers(venv)
     import epcache
@@ -207,8 +207,7 @@ def test_a_broken_native_module(venv, tmp_path):
     for name in os.listdir(broken / "epcache"):
         if name.startswith("_epcache"):
             os.remove(broken / "epcache" / name)
-    with open(venv.pth, "w") as f:
-        f.write(pth_line(str(broken / "epcache" / "_hook.py")))
+    write_startup(venv.site, str(broken / "epcache" / "_hook.py"))
     for env in (None, base_env(PYTHONPATH=str(broken))):
         info, err = probe(venv.python, env=env)
         assert "Traceback" not in err

@@ -1,7 +1,7 @@
 """What an enabled interpreter loads when it does not query.
 
-The .pth line carries its own code (``epcache/_startup.py``, compiled) and
-loads no module; importing importlib.metadata loads ``epcache._hook``
+The .pth line runs ``epcache/_startup.py``, compiled into
+``epcache-startup.bin`` beside it, and loads no module; importing importlib.metadata loads ``epcache._hook``
 (stand-ins on the four functions). ``epcache._api``, ``epcache._installer`` and the native module
 ``epcache._epcache`` load only on the first query. No timing asserts here:
 docs/python.md has the measured figures and how to take them.
@@ -9,7 +9,10 @@ docs/python.md has the measured figures and how to take them.
 
 import json
 import os
+import random
 import textwrap
+
+import pytest
 
 from conftest import base_env, run
 
@@ -182,10 +185,37 @@ def test_enable_writes_one_line_and_disable_removes_it(venv):
     venv.epcache("enable")
     lines = open(venv.pth).read().splitlines()
     assert len(lines) == 1 and lines[0].startswith("import sys, marshal, ")
+    code_file = os.path.join(venv.site, "epcache-startup.bin")
+    # The line's marshalled code names the file (marshal keeps a str's bytes).
+    assert code_file.encode().hex() in lines[0]
+    assert os.path.getsize(code_file) > 0
     assert not os.path.exists(legacy)
     assert not os.path.exists(importlib.util.cache_from_source(legacy))
     venv.epcache("disable")
     assert not os.path.exists(venv.pth)
+    assert not os.path.exists(code_file)
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "garbage", "truncated", "a directory"])
+def test_a_damaged_code_file_leaves_the_interpreter_stock_and_quiet(venv, damage):
+    """The line reads epcache-startup.bin: whatever became of that file, the
+    interpreter starts stock and prints nothing."""
+    venv.epcache("enable")
+    code_file = os.path.join(venv.site, "epcache-startup.bin")
+    data = open(code_file, "rb").read()
+    os.remove(code_file)
+    if damage == "empty":
+        open(code_file, "wb").close()
+    elif damage == "garbage":
+        with open(code_file, "wb") as f:
+            f.write(random.Random(11).randbytes(4096))
+    elif damage == "truncated":
+        with open(code_file, "wb") as f:
+            f.write(data[: len(data) // 2])
+    elif damage == "a directory":
+        os.mkdir(code_file)
+    out = loaded(venv, "import importlib.metadata as m; m.version('pytest')")
+    assert out == {"modules": [], "patched": False}
 
 
 def test_another_bytecode_version_stays_stock_and_quiet(venv):
@@ -205,10 +235,9 @@ def test_a_missing_hook_file_leaves_the_interpreter_stock_and_quiet(venv, tmp_pa
     """The line names epcache/_hook.py by its path; if that file is gone
     (epcache uninstalled without `disable`), the finder takes itself off
     sys.meta_path at the first import of importlib.metadata."""
-    from epcache.__main__ import pth_line
+    from epcache.__main__ import write_startup
 
-    with open(venv.pth, "w") as f:
-        f.write(pth_line(str(tmp_path / "gone" / "_hook.py")))
+    write_startup(venv.site, str(tmp_path / "gone" / "_hook.py"))
     program = """
         import sys
         assert any(getattr(f, "_epcache_watcher", 0) for f in sys.meta_path)
@@ -232,3 +261,33 @@ def test_epcache_removed_without_disable_leaves_interpreters_stock_and_quiet(ven
     proc = run(venv.python, ["-c", program])
     assert proc.stderr == ""
     assert proc.stdout.strip() == run(venv.python, ["-c", program], env=base_env(EPCACHE_DISABLE="1")).stdout.strip()
+
+
+def _static_unwinder_available():
+    import shutil
+    import subprocess
+
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return False
+    out = subprocess.run([cc, "-print-file-name=libgcc_eh.a"], capture_output=True, text=True).stdout.strip()
+    return os.path.isabs(out) and os.path.isfile(out)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc/self/maps (Linux)")
+@pytest.mark.skipif(not _static_unwinder_available(), reason="the C compiler has no libgcc_eh.a (build.rs links it only then)")
+def test_the_native_module_maps_no_libgcc_s(venv):
+    """build.rs links the unwinder statically: a first query loads the
+    native module and no libgcc_s.so.1 with it."""
+    venv.epcache("enable")
+    program = """
+        import importlib.metadata as m, sys
+        m.version("pytest")
+        assert "epcache._epcache" in sys.modules
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+        assert "_epcache" in maps
+        print("libgcc_s" in maps)
+    """
+    proc = run(venv.python, ["-c", textwrap.dedent(program)])
+    assert proc.stdout.strip() == "False", proc.stdout
