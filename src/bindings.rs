@@ -351,6 +351,45 @@ impl Snapshot {
         })
     }
 
+    /// Every distribution's entry points, in `dists()` order: one tuple of
+    /// `(name, value, group)` per distribution, in file order. For a
+    /// program that lists the distributions and asks each for its entry
+    /// points (pluggy, flake8): one call instead of one per distribution,
+    /// with one `str` object per group name.
+    fn all_dist_entry_points<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        guarded(|| {
+            let out = PyList::empty(py);
+            let none = PyTuple::empty(py);
+            let mut groups: HashMap<&str, Bound<'py, PyString>> = HashMap::new();
+            for index in self.env.indexes() {
+                for dist in index.distributions() {
+                    let mut eps = Vec::new();
+                    for ep in dist.entry_points() {
+                        let group = groups
+                            .entry(ep.group)
+                            .or_insert_with(|| PyString::new(py, ep.group))
+                            .clone()
+                            .into_any();
+                        eps.push(PyTuple::new(
+                            py,
+                            [
+                                PyString::new(py, ep.name).into_any(),
+                                PyString::new(py, ep.value).into_any(),
+                                group,
+                            ],
+                        )?);
+                    }
+                    if eps.is_empty() {
+                        out.append(&none)?;
+                    } else {
+                        out.append(PyTuple::new(py, eps)?)?;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// What could not be read for one distribution.
     fn dist_diagnostics(&self, number: usize) -> PyResult<Vec<&str>> {
         guarded(|| {

@@ -302,10 +302,8 @@ def _distribution_class(flavor):
             if eps is None:
                 view = d["_epcache_view"]
                 make = flavor.entry_point
-                eps = d["_epcache_eps"] = [
-                    make(name, value, group, self)
-                    for name, value, group in view.snap.dist_entry_points(d["_epcache_number"])
-                ]
+                triples = view.dist_entry_points(d["_epcache_number"])
+                eps = d["_epcache_eps"] = [make(name, value, group, self) for name, value, group in triples]
             return flavor.EntryPoints(eps)
 
         @property
@@ -353,6 +351,7 @@ class _View:
         self._entries = None
         self._rows = None
         self._all = None
+        self._every_dist_eps = None
         self._dists = {}
         self._eps = {}
         self._roots = {}
@@ -398,6 +397,17 @@ class _View:
                 dists.get(n) or self._new_dist(n, row) for n, row in enumerate(self._rows)
             ]
         return self._all
+
+    def dist_entry_points(self, number):
+        """One distribution's ``(name, value, group)`` triples. Once every
+        distribution was listed (``distributions()``), the program usually
+        asks each for its entry points: all are fetched in one call."""
+        if self._all is None:
+            return self.snap.dist_entry_points(number)
+        every = self._every_dist_eps
+        if every is None:
+            every = self._every_dist_eps = self.snap.all_dist_entry_points()
+        return every[number]
 
     def entry_points(self, group, name):
         key = (group, name)
