@@ -95,20 +95,26 @@ class _Flavor:
         self.prefer_valid = hasattr(getattr(module, "Distribution", None), "_prefer_valid")
         self.FastPath = getattr(module, "FastPath", None)
         self.Distribution = _distribution_class(self) if self.supported else None
-        self.entry_point = self._entry_point_maker() if self.supported else None
+        self.entry_point, self.entry_points_for = self._entry_point_makers() if self.supported else (None, None)
 
-    def _entry_point_maker(self):
-        """A function making ``EntryPoint(name, value, group)._for(dist)``.
+    def _entry_point_makers(self):
+        """Two functions: one making ``EntryPoint(name, value, group)._for(dist)``,
+        and one making the list of those for ``(name, value, group)`` triples
+        of one distribution.
 
         Where that amounts to filling the instance dictionary with exactly
         these four keys (true of every importlib.metadata so far), the
-        dictionary is filled directly, at a third of the cost.
+        dictionary is filled directly, at a third of the cost, and the list
+        without a call per entry point.
         """
         EntryPoint = self.EntryPoint
         marker = object()
 
         def slow(name, value, group, dist):
             return EntryPoint(name, value, group)._for(dist)
+
+        def slow_many(triples, dist):
+            return [slow(name, value, group, dist) for name, value, group in triples]
 
         try:
             probe = slow("n", "m:v", "g", marker)
@@ -121,19 +127,25 @@ class _Flavor:
         except Exception:
             fast_ok = False
         if not fast_ok:
-            return slow
+            return slow, slow_many
         new = object.__new__
 
         def fast(name, value, group, dist):
-            ep = new(EntryPoint)
-            d = ep.__dict__
-            d["name"] = name
-            d["value"] = value
-            d["group"] = group
-            d["dist"] = dist
-            return ep
+            return fast_many(((name, value, group),), dist)[0]
 
-        return fast
+        def fast_many(triples, dist):
+            eps = []
+            for name, value, group in triples:
+                ep = new(EntryPoint)
+                d = ep.__dict__
+                d["name"] = name
+                d["value"] = value
+                d["group"] = group
+                d["dist"] = dist
+                eps.append(ep)
+            return eps
+
+        return fast, fast_many
 
 
 _flavors = {}
@@ -300,10 +312,8 @@ def _distribution_class(flavor):
             d = vars(self)
             eps = d.get("_epcache_eps")
             if eps is None:
-                view = d["_epcache_view"]
-                make = flavor.entry_point
-                triples = view.dist_entry_points(d["_epcache_number"])
-                eps = d["_epcache_eps"] = [make(name, value, group, self) for name, value, group in triples]
+                triples = d["_epcache_view"].dist_entry_points(d["_epcache_number"])
+                eps = d["_epcache_eps"] = flavor.entry_points_for(triples, self)
             return flavor.EntryPoints(eps)
 
         @property
