@@ -1,11 +1,13 @@
 # Patching importlib.metadata when, and only when, it is imported, and
 # loading the rest of epcache only when it is queried.
 #
-# This is the module an enabled interpreter start loads: the one line of
-# epcache-startup.pth (written by `python -m epcache enable`) loads this file
-# by its path with the import system's own loader, without searching
-# sys.path, and calls _start(). Every interpreter of the environment pays
-# for loading it, so it imports nothing at module level (sys is loaded by
+# This is the module an enabled interpreter loads when it imports
+# importlib.metadata: the finder that epcache-startup.pth (written by
+# `python -m epcache enable`) put on sys.meta_path loads this file by its
+# path, from its .pyc when that is current, without searching sys.path, and
+# hands it the import (_find_spec), or calls _start() at once when a target
+# was imported before it. Every interpreter that imports importlib.metadata
+# pays for loading it, so it imports nothing at module level (sys is loaded by
 # then), keeps its code small (its documentation is in comments, which cost
 # nothing to load), and leaves everything that only a query or a caller of
 # epcache's API needs to epcache._api. Every function must cope with the
@@ -175,12 +177,16 @@ def _load_api():
         import os
 
         directory = os.path.dirname(__file__)
-        if "epcache" not in sys.modules:
-            _load_source("epcache", os.path.join(directory, "__init__.py"), directory)
-        if "epcache._installer" not in sys.modules:
-            _load_source("epcache._installer", os.path.join(directory, "_installer.py"))
-        if "epcache._api" not in sys.modules:
-            _load_source("epcache._api", os.path.join(directory, "_api.py"))
+        package = sys.modules.get("epcache")
+        if package is None:
+            package = _load_source("epcache", os.path.join(directory, "__init__.py"), directory)
+        # Only into the package of this directory: an epcache imported from
+        # elsewhere (a checkout on PYTHONPATH) imports its own modules, as
+        # it would without the hook, so that they match its native module.
+        if directory in getattr(package, "__path__", ()):
+            for name in ("_installer", "_api"):
+                if "epcache." + name not in sys.modules:
+                    _load_source("epcache." + name, os.path.join(directory, name + ".py"))
     from epcache import _api
 
     return _api

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import textwrap
 
 import pytest
 
@@ -191,6 +192,31 @@ def test_disabled_by_environment(venv, tmp_path):
     same_answers(info, stock)
     assert info["patched"] is False
     assert not trace.exists()
+
+
+def test_an_epcache_imported_from_elsewhere_keeps_its_own_modules(venv, tmp_path):
+    """The hook loads epcache's modules from its own directory, but not
+    into a package imported from elsewhere first (a checkout on
+    PYTHONPATH): that one's _api and _installer are its own, matching its
+    native module."""
+    import epcache
+
+    venv.epcache("enable")
+    other = tmp_path / "other"
+    shutil.copytree(os.path.dirname(epcache.__file__), other / "epcache")
+    program = """
+        import json, sys
+        import epcache
+        import importlib.metadata as m
+        m.version("pytest")
+        print(json.dumps({n: sys.modules[n].__file__ for n in
+                          ("epcache", "epcache._api", "epcache._installer", "epcache._epcache")}))
+    """
+    proc = run(venv.python, ["-c", textwrap.dedent(program)], env=base_env(PYTHONPATH=str(other)))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    files = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, path in files.items():
+        assert path.startswith(str(other)), (name, path)
 
 
 def test_a_broken_native_module(venv, tmp_path):
