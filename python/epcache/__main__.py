@@ -46,16 +46,20 @@ def startup_code(hook):
 # The code of the .pth line, compiled by pth_line with CODE_FILE set.
 # site.py runs a venv's .pth files twice per start (the venv's site-packages
 # once for the venv and once for its prefix), so the second run must stop
-# at the finder the first one put on sys.meta_path.
+# at the finder the first one put on sys.meta_path. The file is read only
+# if it is a regular file of sane size, opened without blocking: a FIFO or
+# a link to a device in its place must not hang or fill every start.
 _PTH_CODE = """\
 try:
     for x in sys.meta_path:
         if getattr(x, "_epcache_watcher", 0):
             break
     else:
-        import _io
-        with _io.FileIO(CODE_FILE) as f:
-            exec(marshal.loads(f.readall()), {"sys": sys})
+        import os, _io
+        with _io.FileIO(os.open(CODE_FILE, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))) as f:
+            st = os.fstat(f.fileno())
+            if st.st_mode & 0o170000 == 0o100000 and st.st_size < 1 << 20:
+                exec(marshal.loads(f.readall()), {"sys": sys})
 except Exception:
     pass
 """

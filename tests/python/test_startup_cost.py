@@ -263,6 +263,62 @@ def test_epcache_removed_without_disable_leaves_interpreters_stock_and_quiet(ven
     assert proc.stdout.strip() == run(venv.python, ["-c", program], env=base_env(EPCACHE_DISABLE="1")).stdout.strip()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["a FIFO", "a link to /dev/zero"])
+def test_a_code_file_that_is_not_a_regular_file_neither_hangs_nor_fills_the_start(venv, kind):
+    """Every start opens epcache-startup.bin: a FIFO in its place (opening
+    it would wait for a writer) or a link to a device (reading it would
+    never end) leaves the interpreter stock, quick and small. Checked with
+    a real child process: a 60 s guard on the wait, and its peak memory."""
+    import signal
+    import subprocess
+    import sys
+
+    venv.epcache("enable")
+    code_file = os.path.join(venv.site, "epcache-startup.bin")
+    os.remove(code_file)
+    if kind == "a FIFO":
+        os.mkfifo(code_file)
+    else:
+        os.symlink("/dev/zero", code_file)
+    program = REPORT + "import importlib.metadata as m; m.version('pytest')"
+    # The child runs under a wrapper that limits its address space (a
+    # runaway read then ends in a MemoryError, not a starved machine) and
+    # reports its peak memory, which tells such a read apart.
+    wrapper = textwrap.dedent(
+        """
+        import resource, subprocess, sys
+        limit = 1 << 30
+        def limited():
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        proc = subprocess.run(sys.argv[1:], capture_output=True, text=True, preexec_fn=limited)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        sys.exit(proc.returncode)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", wrapper, str(venv.python), "-c", program],
+        env=base_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the interpreter start hung on the code file")
+    assert proc.returncode == 0 and err == "", err
+    *lines, peak_kib = out.strip().splitlines()
+    assert json.loads(lines[-1]) == {"modules": [], "patched": False}
+    # ru_maxrss is in KiB on Linux: a stock start stays far below 256 MiB.
+    assert int(peak_kib) < 256 * 1024, peak_kib
+
+
 def _static_unwinder_available():
     import shutil
     import subprocess
