@@ -11,8 +11,9 @@
 //! PyO3's boundary and reach Python as `PanicException`; the unwinder finds
 //! the module's frames through `dl_iterate_phdr`, as libgcc_s does.
 //!
-//! Only for the `python` feature on Linux with glibc, and only when the C
-//! compiler that links knows a `libgcc_eh.a`; otherwise nothing changes.
+//! Only for the `python` feature on Linux with glibc, not in a cross build,
+//! and only when the C compiler that links knows a `libgcc_eh.a`; otherwise
+//! nothing changes.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,10 @@ fn main() {
     let python = env::var_os("CARGO_FEATURE_PYTHON").is_some();
     let linux_gnu = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
         && env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
-    if !(python && linux_gnu) {
+    // A cross build would find the host compiler's libgcc_eh.a, for the
+    // wrong machine; it keeps libgcc_s.
+    let native = env::var("HOST").ok() == env::var("TARGET").ok();
+    if !(python && linux_gnu && native) {
         return;
     }
     if let Some(dir) = static_unwinder_dir() {
