@@ -209,3 +209,57 @@ def test_enabled_answers_as_stock(matrix, minor, module, fixture):
     if warm["patched"]:
         assert cold["stats"]["scans"] > 0, cold["stats"]
         assert stats["hits"] > 0 and stats["scans"] == 0, stats
+
+
+# Run by every interpreter of the matrix in its own enabled venv.
+STARTUP_PROBE = """
+import json, sys
+watchers = [f for f in sys.meta_path if getattr(f, "_epcache_watcher", 0)]
+loaded_at_start = sorted(m for m in sys.modules if m.startswith("epcache"))
+import importlib.metadata as md
+loaded_at_import = sorted(m for m in sys.modules if m.startswith("epcache"))
+patched_at_import = hasattr(md.version, "__epcache_stock__")
+answer = md.version("epcache")
+stock = getattr(md.version, "__epcache_stock__", md.version)("epcache")
+print(json.dumps({
+    "watchers": len(watchers),
+    "loaded_at_start": loaded_at_start,
+    "loaded_at_import": loaded_at_import,
+    "patched_at_import": patched_at_import,
+    "same_answer": answer == stock,
+}))
+"""
+
+
+@pytest.mark.parametrize("minor", sorted(INTERPRETERS, key=lambda m: [int(x) for x in m.split(".")]))
+def test_the_startup_files_under_each_interpreter(matrix, minor, tmp_path):
+    """`enable` run by each interpreter writes a .pth line and a code file
+    compiled for it, which its own starts run: the finder at start,
+    epcache._hook alone at the import of importlib.metadata, stock's
+    answer at the query, nothing on stderr. `disable` removes both."""
+    for future in matrix.values():
+        future.result()  # the cells use these venvs: let them finish first
+    vpy = MATRIX_DIR / f"venv-{minor}" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EPCACHE_", "PYTHON"))}
+    env.update(EPCACHE_DIR=str(tmp_path / "cache"))
+    subprocess.run([str(vpy), "-m", "epcache", "enable", "--no-rebuild"], env=env, check=True, capture_output=True)
+    try:
+        site = subprocess.run(
+            [str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            env=env, check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        assert sorted(n for n in os.listdir(site) if n.startswith("epcache-startup")) == [
+            "epcache-startup.bin", "epcache-startup.pth"
+        ]
+        proc = subprocess.run([str(vpy), "-c", STARTUP_PROBE], env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert json.loads(proc.stdout) == {
+            "watchers": 1,
+            "loaded_at_start": [],
+            "loaded_at_import": ["epcache._hook"],
+            "patched_at_import": True,
+            "same_answer": True,
+        }
+    finally:
+        subprocess.run([str(vpy), "-m", "epcache", "disable"], env=env, check=True, capture_output=True)
+    assert not [n for n in os.listdir(site) if n.startswith("epcache-startup")]
